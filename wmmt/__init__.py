@@ -1,0 +1,1 @@
+"""Shared core of the WMMT pipeline: dataset manifests, the time base, config, safe I/O."""

@@ -1,0 +1,118 @@
+"""Safe file I/O: atomic writes, and torch checkpoints loaded without arbitrary unpickling."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class OutputError(RuntimeError):
+    """An output could not be written (unwritable folder, disk full, ...)."""
+
+
+def _explain(path: Path, exc: OSError) -> OutputError:
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on device"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason = "folder is not writable"
+    else:
+        reason = exc.strerror or str(exc)
+    return OutputError(f"{path}: cannot write output: {reason}")
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yield a temporary file path beside ``path``; rename it onto ``path`` on success.
+
+    A crash or an exception leaves no file at ``path`` (and removes the temporary one),
+    so a half-written output never looks finished.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _explain(path, exc) from exc
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _explain(path, exc) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder beside ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _explain(path, exc) from exc
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _explain(path, exc) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json(path, obj, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=indent)
+            fh.write("\n")
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint needs full unpickling and the user did not trust it."""
+
+
+def load_checkpoint(path, map_location="cpu", trust: bool = False):
+    """Load a torch checkpoint in weights-only mode.
+
+    A file that needs full unpickling (numpy or mmengine objects in its metadata,
+    arbitrary classes) is refused with a clear message unless ``trust`` is set for
+    it: unpickling runs code from the file.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            raise UnsafeCheckpointError(
+                f"{path}: checkpoint needs full unpickling, which can run code from the file "
+                f"({str(exc).splitlines()[0][:200]}). Pass the trust flag for this file "
+                "(--trust-checkpoint) only if you trust where it came from."
+            ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise RuntimeError(f"{path}: not a readable torch checkpoint: {exc}") from exc
+    return torch.load(path, map_location=map_location, weights_only=False)
