@@ -1,0 +1,143 @@
+# Helpers shared by the rules: paths, input functions, resources.
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+
+from wmmt.config import validate_config  # noqa: E402
+from model.variants import PAPER_TABLES  # noqa: E402
+
+# Cross references and the model/train sections of every variant (unknown keys
+# fail here, when the workflow loads).
+validate_config(config, source="workflow config")
+
+DATASETS = config["datasets"]
+MAIN = config["main_dataset"]
+EXTRACTION = config["extraction"]
+GPU = 1 if config["device"] == "cuda" else 0
+
+for _name, _ds in DATASETS.items():
+    if "synthetic" in _ds and _ds["root"] != f"resources/{_name}":
+        raise ValueError(
+            f"workflow config: dataset '{_name}' is generated (synthetic:), so its root must be "
+            f"'resources/{_name}', not '{_ds['root']}'"
+        )
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    shard=r"\d{5}",
+    variant=r"[A-Za-z0-9_]+",
+
+
+def dataset_inputs(wildcards):
+    """What the manifest of a dataset is read from: the generated folder, or the metadata files."""
+    ds = DATASETS[wildcards.dataset]
+    if "synthetic" in ds:
+        return {"root": ds["root"]}
+    return {"metadata": [str(Path(ds["root"]) / m) for m in ds["metadata"]]}
+
+
+def metadata_paths(dataset):
+    ds = DATASETS[dataset]
+    return [str(Path(ds["root"]) / m) for m in ds["metadata"]]
+
+
+def extractor_inputs(wildcards):
+    files = {}
+    for key in ("tsn_checkpoint", "wav2vec2"):
+        if EXTRACTION.get(key):
+            files[key] = EXTRACTION[key]
+    return files
+
+
+def extractor_args():
+    args = [
+        f"--fps {EXTRACTION['fps']}",
+        f"--crop-size {EXTRACTION['crop_size']}",
+        f"--device {config['device']}",
+        f"--workers {EXTRACTION['workers']}",
+        f"--batch-frames {EXTRACTION['batch_frames']}",
+        f"--wav2vec2-layer {EXTRACTION['wav2vec2_layer']}",
+    ]
+    if EXTRACTION.get("tsn_checkpoint"):
+        args.append(f"--tsn-checkpoint {EXTRACTION['tsn_checkpoint']}")
+    if EXTRACTION.get("tsn_config"):
+        args.append(f"--tsn-config {EXTRACTION['tsn_config']}")
+    if EXTRACTION.get("wav2vec2"):
+        args.append(f"--wav2vec2 {EXTRACTION['wav2vec2']}")
+    for flag, key in (("--fp16", "fp16_cache"), ("--bf16", "bf16"), ("--strict", "strict"),
+                      ("--trust-checkpoint", "trust_checkpoint")):
+        if EXTRACTION.get(key):
+            args.append(flag)
+    return " ".join(args)
+
+
+def shard_dirs(wildcards):
+    """All feature shards of a dataset; their number is known once the manifest exists."""
+    manifest = checkpoints.manifest.get(dataset=wildcards.dataset).output.manifest
+    with open(manifest) as fh:
+        rows = sum(1 for line in fh if line.strip())
+    n = max(1, -(-rows // EXTRACTION["shard_size"]))
+    return [f"results/{wildcards.dataset}/features/shard-{i:05d}" for i in range(n)]
+
+
+def table_variants():
+    return sorted({row.variant for _, rows in PAPER_TABLES.values() for row in rows})
+
+
+def get_final_output():
+    """What `snakemake` builds by default: the main dataset's report (tables included)."""
+    targets = [f"results/{MAIN}/report.md"]
+    return targets
+
+
+def eval_args():
+    ev = config["evaluation"]
+    args = []
+    for flag, key in (("--ap-iou", "ap_iou"), ("--ar-n", "ar_n"), ("--ar-iou", "ar_iou")):
+        if ev.get(key):
+            values = " ".join(str(v) for v in ev[key])
+            args.append(f"{flag} {values}")
+    return " ".join(args)
+
+
+def report_inputs(wildcards):
+    ds = wildcards.dataset
+    inputs = {
+        "config": EFFECTIVE_CONFIG,
+        "manifest": f"results/{ds}/manifest.jsonl",
+        "issues": f"results/{ds}/manifest_issues.json",
+        "features": f"results/{ds}/features/summary.json",
+        "metrics": f"results/{ds}/runs/full/test/metrics.json",
+        "outputs": f"results/{ds}/runs/full/test/outputs.npz",
+        "train_log": f"results/{ds}/runs/full/train_log.csv",
+    }
+    if config["ablations"]:
+        inputs["tables"] = [f"results/{ds}/tables/{t}.md" for t in PAPER_TABLES]
+    inputs["cross"] = [
+        f"results/cross/{p['train']}_to_{p['test']}/metrics.json"
+        for p in config["cross_dataset"]
+        if ds in (p["train"], p["test"])
+    ]
+    return inputs
+
+
+def write_effective_config():
+    """The validated config (defaults filled) as the CLIs read it; rewritten only when it changes,
+    so jobs rerun exactly when the config they depend on changes."""
+    import yaml
+
+    path = Path("results/effective_config.yaml")
+    dumped = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
+    text = f"# Written by the workflow from the config it was run with. Do not edit.\n{dumped}"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return str(path)
+
+
+EFFECTIVE_CONFIG = write_effective_config()

@@ -1,0 +1,142 @@
+# Prediction on the test split, evaluation, the paper's ablation tables, cross-dataset.
+
+
+
+rule predict:
+    input:
+        config=EFFECTIVE_CONFIG,
+        checkpoint="results/{dataset}/runs/{variant}/best.pt",
+        manifest="results/{dataset}/manifest.jsonl",
+        features="results/{dataset}/features/summary.json",
+    output:
+        predictions="results/{dataset}/runs/{variant}/test/predictions.json",
+        classes="results/{dataset}/runs/{variant}/test/classes.csv",
+        outputs="results/{dataset}/runs/{variant}/test/outputs.npz",
+    params:
+        device=config["device"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/predict/{variant}.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m model.predict --config {input.config} --checkpoint {input.checkpoint} "
+        "--manifest {input.manifest} --features results/{wildcards.dataset}/features --split test "
+        "--out-dir results/{wildcards.dataset}/runs/{wildcards.variant}/test --device {params.device} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        predictions="results/{dataset}/runs/{variant}/test/predictions.json",
+        classes="results/{dataset}/runs/{variant}/test/classes.csv",
+        manifest="results/{dataset}/manifest.jsonl",
+    output:
+        metrics="results/{dataset}/runs/{variant}/test/metrics.json",
+    params:
+        fmt=lambda wc: DATASETS[wc.dataset]["format"],
+        metadata=lambda wc: metadata_paths(wc.dataset),
+        args=eval_args(),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/evaluate/{variant}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m evaluation.evaluate --predictions {input.predictions} --classes {input.classes} "
+        "--metadata {params.metadata} --format {params.fmt} --split test {params.args} "
+        "--out {output.metrics} > {log} 2>&1"
+
+
+rule ablation_table:
+    input:
+        outputs=lambda wc: [
+            f"results/{wc.dataset}/runs/{v}/test/outputs.npz"
+            for v in sorted({row.variant for row in PAPER_TABLES[wc.table][1]})
+        ],
+        manifest="results/{dataset}/manifest.jsonl",
+        config=EFFECTIVE_CONFIG,
+    output:
+        table=report(
+            "results/{dataset}/tables/{table}.md",
+            caption="../report/table.rst",
+            category="Ablations",
+            subcategory="{dataset}",
+        ),
+    wildcard_constraints:
+        table="|".join(PAPER_TABLES),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/tables/{table}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m evaluation.tables --config {input.config} --table {wildcards.table} "
+        "--runs results/{wildcards.dataset}/runs --manifest {input.manifest} "
+        "--dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
+
+
+rule predict_cross:
+    input:
+        config=EFFECTIVE_CONFIG,
+        checkpoint="results/{train}/runs/full/best.pt",
+        manifest="results/{test}/manifest.jsonl",
+        features="results/{test}/features/summary.json",
+    output:
+        predictions="results/cross/{train}_to_{test}/predictions.json",
+        classes="results/cross/{train}_to_{test}/classes.csv",
+        outputs="results/cross/{train}_to_{test}/outputs.npz",
+    wildcard_constraints:
+        train="|".join(DATASETS),
+        test="|".join(DATASETS),
+    params:
+        device=config["device"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/cross/{train}_to_{test}/predict.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m model.predict --config {input.config} --checkpoint {input.checkpoint} "
+        "--manifest {input.manifest} --features results/{wildcards.test}/features --split test "
+        "--out-dir results/cross/{wildcards.train}_to_{wildcards.test} --device {params.device} > {log} 2>&1"
+
+
+rule evaluate_cross:
+    input:
+        predictions="results/cross/{train}_to_{test}/predictions.json",
+        classes="results/cross/{train}_to_{test}/classes.csv",
+    output:
+        metrics="results/cross/{train}_to_{test}/metrics.json",
+    wildcard_constraints:
+        train="|".join(DATASETS),
+        test="|".join(DATASETS),
+    params:
+        fmt=lambda wc: DATASETS[wc.test]["format"],
+        metadata=lambda wc: metadata_paths(wc.test),
+        args=eval_args(),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/cross/{train}_to_{test}/evaluate.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m evaluation.evaluate --predictions {input.predictions} --classes {input.classes} "
+        "--metadata {params.metadata} --format {params.fmt} --split test {params.args} "
+        "--out {output.metrics} > {log} 2>&1"
