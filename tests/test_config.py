@@ -1,0 +1,133 @@
+"""The workflow config: schema validation at load time, cross references, variants."""
+
+import copy
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model.config import TrainConfig, WMMTConfig
+from model.variants import PAPER_TABLES, PAPER_VARIANTS, resolve_variant, variant_names
+from wmmt.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + [ROOT / ".test" / "config.yaml"]
+
+
+def demo() -> dict:
+    with open(ROOT / "config" / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_configs_are_valid(path):
+    config = load_config(path)
+    assert config["main_dataset"] in config["datasets"]
+    for name in variant_names(config):
+        resolve_variant(config, name)
+
+
+def test_defaults_are_filled():
+    config = validate_config(demo())
+    assert config["evaluation"]["proposals"]["method"] == "runs"
+    assert config["extraction"]["wav2vec2_layer"] == -1
+    assert config["ablations"] is True
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda c: c["extraction"].update(shard_sise=4), "extraction"),
+        (lambda c: c.update(devcie="cpu"), r"\(top level\)"),
+        (lambda c: c["extraction"].update(shard_size="many"), "extraction/shard_size"),
+        (lambda c: c["datasets"]["synthetic"].update(format="lav-df"), "datasets/synthetic/format"),
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(num_vidoes=3), "datasets/synthetic/synthetic"),
+        (lambda c: c["evaluation"]["proposals"].update(method="nms"), "evaluation/proposals/method"),
+    ],
+)
+def test_typos_and_wrong_types_fail_with_the_key(mutate, where):
+    config = copy.deepcopy(demo())
+    mutate(config)
+    with pytest.raises(ConfigError, match=f"'{where}'"):
+        validate_config(config, source="cfg.yaml")
+
+
+def test_unknown_model_or_train_key_fails_at_load():
+    config = demo()
+    config["model"]["hiden"] = 64
+    with pytest.raises(ConfigError, match="hiden"):
+        validate_config(config)
+    config = demo()
+    config["train"]["lr"] = "fast"
+    with pytest.raises(ConfigError, match="lr"):
+        validate_config(config)
+
+
+def test_cross_references_are_checked():
+    config = demo()
+    config["main_dataset"] = "lavdf"
+    with pytest.raises(ConfigError, match="main_dataset 'lavdf'"):
+        validate_config(config)
+    config = demo()
+    config["cross_dataset"] = [{"train": "synthetic", "test": "nope"}]
+    with pytest.raises(ConfigError, match="cross_dataset test 'nope'"):
+        validate_config(config)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_paper_variants_switch_what_the_tables_say():
+    config = validate_config(demo())
+    base, _ = resolve_variant(config, "concat_baseline")
+    assert not (base.intra_fe or base.inter_fe or base.mtl or base.use_dp)
+    full, train = resolve_variant(config, "full")
+    assert full.intra_fe and full.inter_fe and full.mtl and full.use_dp
+    assert full.deviation_fn == "mse" and full.deviation_objective == "m"
+    assert full.hidden == config["model"]["hidden"]  # the config's sections apply to every variant
+    assert train.max_steps == config["train"]["max_steps"]
+    assert resolve_variant(config, "dev_kl")[0].deviation_fn == "kl"
+    assert resolve_variant(config, "obj_avm")[0].deviation_objective == "a+v+m"
+    assert resolve_variant(config, "audio_only")[0].task == "audio"
+    for _, rows in PAPER_TABLES.values():
+        for row in rows:
+            assert row.variant in PAPER_VARIANTS
+
+
+def test_user_variant_and_unknown_variant():
+    config = demo()
+    config["variants"] = {"wide": {"model": {"hidden": 256}, "train": {"lr": 1e-4}}}
+    config = validate_config(config)
+    model_cfg, train_cfg = resolve_variant(config, "wide")
+    assert model_cfg.hidden == 256 and train_cfg.lr == 1e-4
+    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+        resolve_variant(config, "nope")
+
+
+def test_schema_and_dataclasses_have_disjoint_flat_keys():
+    model_keys = {f.name for f in dataclasses.fields(WMMTConfig)}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert not model_keys & train_keys
+
+
+def test_snakemake_rejects_a_config_typo(tmp_path):
+    config = demo()
+    config["extraction"]["shard_sise"] = 4
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path), "--directory", str(tmp_path),
+         "--snakefile", str(ROOT / "Snakefile")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert "shard_sise" in result.stdout + result.stderr
