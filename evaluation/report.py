@@ -1,0 +1,351 @@
+"""The evaluation report of one dataset: Markdown (and an HTML table page for `snakemake --report`).
+
+    python -m evaluation.report --config results/effective_config.yaml --dataset D --results results \
+        --out results/D/report.md
+
+Reads what the workflow produced under ``results/D`` (metrics, predictions, training
+log, feature summary, manifest issues, ablation tables, cross-dataset metrics) and
+writes the report with:
+  * the Table I layout (our mAP per IoU, average, AR per N, average) beside the paper's
+    numbers for a dataset of the same format, and the per-forgery-type subsets;
+  * four-class accuracy, confusion matrix and video-level AUCs;
+  * FAS timelines of a few test videos against the ground truth (figure);
+  * temporal deviation of real vs fake videos per modality (Fig. 3) and t-SNE of the
+    video-level representations before and after enhancement (Fig. 4);
+  * the ablation tables (IV-VII) and the cross-dataset table (III);
+  * the videos that could not be decoded, the manifest's issues;
+  * the identity of the extractors and of the model (checkpoints, random weights or not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.paper_numbers import AP_IOUS, AR_NS, CROSS_DATASET, INTRA_DATASET
+from evaluation.tables import markdown_table
+from model.variants import PAPER_TABLES
+from wmmt.io import atomic_path, write_text
+
+log = logging.getLogger("wmmt.report")
+
+CLASS_NAMES = ("real", "both fake", "visual-only", "audio-only")
+
+
+def _load_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def metrics_row(metrics: dict) -> tuple[list[float], list[float]]:
+    """A metrics.json -> (mAP at 0.1..0.7, AR@20/10/5/2) in percent."""
+    ap = [100 * metrics["ap"][_key(metrics["ap"], t)] for t in AP_IOUS]
+    ar = [100 * metrics["ar"][_key(metrics["ar"], n)] for n in AR_NS]
+    return ap, ar
+
+
+def _key(table: dict, value) -> str:
+    for k in table:
+        if float(k) == float(value):
+            return k
+    raise KeyError(f"metrics lack {value} (have {sorted(table)})")
+
+
+def _savefig(fig, path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timelines(outputs: dict, manifest, predictions: dict, n: int, path) -> list[str]:
+    """FAS of the chosen expert for up to ``n`` test videos (one of each forgery type first)."""
+    plt = _plt()
+    test = manifest[manifest["split"] == "test"].set_index("video_id")
+    have = [v for v in outputs["video_ids"] if v in test.index]
+    chosen: list[str] = []
+    for label in (1, 2, 3, 0):
+        for vid in have:
+            if test.loc[vid, "label"] == label and vid not in chosen:
+                chosen.append(vid)
+                break
+    chosen += [v for v in have if v not in chosen]
+    chosen = chosen[:max(n, 1)]
+    fig, axes = plt.subplots(len(chosen), 1, figsize=(10, 1.9 * len(chosen)), squeeze=False)
+    for ax, vid in zip(axes[:, 0], chosen):
+        video = outputs["videos"][vid]
+        t = np.arange(len(video["score_expert"])) / video["fps"]
+        for start, end in test.loc[vid, "fake_periods"]:
+            ax.axvspan(start, end, color="red", alpha=0.25, lw=0)
+        for _, start, end in predictions.get(vid, [])[:5]:
+            ax.axvspan(start, end, ymin=0.9, ymax=1.0, color="blue", alpha=0.6, lw=0)
+        ax.plot(t, video["score_expert"], "k-", lw=1)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("fake", fontsize=8)
+        ax.set_title(f"{vid}: truth {CLASS_NAMES[int(test.loc[vid, 'label'])]}, "
+                     f"predicted {CLASS_NAMES[video['video_class']]}", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s): red = forged (ground truth), blue = top-5 predicted segments")
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+    return chosen
+
+
+def temporal_deviation(cache, manifest, limit: int) -> dict[str, dict[str, list[float]]]:
+    """Per video, the mean squared difference of adjacent feature rows (the deviation of Eq. 12)
+    per modality, grouped into genuine and forged for that modality (Fig. 3)."""
+    rows = manifest[manifest["video_id"].isin(set(cache.video_ids()))]
+    rows = rows.sort_values("video_id").head(limit) if limit else rows
+    out = {m: {"genuine": [], "forged": []} for m in ("visual", "audio", "multimodal")}
+    for vid, label in zip(rows["video_id"], rows["label"]):
+        f = cache.get(vid)
+        # Each modality's features are standardised per video so that the two scales compare.
+        feats = {"visual": np.asarray(f.visual, np.float64), "audio": np.asarray(f.audio, np.float64)}
+        feats = {k: (v - v.mean(0)) / (v.std(0) + 1e-6) for k, v in feats.items()}
+        feats["multimodal"] = np.concatenate([feats["visual"], feats["audio"]], axis=1)
+        fake = {"visual": label in (1, 2), "audio": label in (1, 3), "multimodal": label != 0}
+        for m, x in feats.items():
+            if len(x) > 1:
+                out[m]["forged" if fake[m] else "genuine"].append(float(np.mean((x[1:] - x[:-1]) ** 2)))
+    return out
+
+
+def plot_deviation(deviation: dict, path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3))
+    for ax, (modality, groups) in zip(axes, deviation.items()):
+        data = [groups["genuine"] or [np.nan], groups["forged"] or [np.nan]]
+        ax.boxplot(data, tick_labels=["genuine", "forged"], showfliers=False)
+        ax.set_title(f"{modality}", fontsize=10)
+        ax.set_ylabel("adjacent-frame deviation (MSE)", fontsize=8)
+    fig.suptitle("Temporal deviation of genuine vs forged videos (cf. paper Fig. 3)", fontsize=10)
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+
+
+def plot_tsne(outputs: dict, manifest, limit: int, path, seed: int = 0) -> str:
+    """t-SNE of video-level representations before and after enhancement (cf. paper Fig. 4)."""
+    from sklearn.manifold import TSNE
+
+    plt = _plt()
+    labels_by_id = dict(zip(manifest["video_id"], manifest["label"]))
+    ids = outputs["video_ids"][:limit] if limit else outputs["video_ids"]
+    labels = np.array([labels_by_id[v] for v in ids])
+    emb = outputs["embeddings"]
+    panels = [("audio", "f_a_embed", "f_a", np.isin(labels, (1, 3)).astype(int), ("genuine", "forged")),
+              ("visual", "f_v_embed", "f_v", np.isin(labels, (1, 2)).astype(int), ("genuine", "forged")),
+              ("multimodal", "f_m_embed", "f_m", labels, CLASS_NAMES)]
+    panels = [p for p in panels if p[1] in emb and p[2] in emb]
+    if not panels or len(ids) < 5:
+        return "t-SNE skipped: the variant has no such features or too few test videos."
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.3 * len(panels), 6.4), squeeze=False)
+    for col, (name, before, after, colour, names) in enumerate(panels):
+        for row, key in enumerate((before, after)):
+            x = emb[key][: len(ids)].astype(np.float64)
+            perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
+            ax = axes[row, col]
+            for c in np.unique(colour):
+                sel = colour == c
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=names[c])
+            ax.set_title(f"{name}, {'pre-trained' if row == 0 else 'WMMT-enhanced'}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+    return f"t-SNE of {len(ids)} test videos."
+
+
+def confusion_markdown(confusion) -> str:
+    head = "| true \\ predicted | " + " | ".join(CLASS_NAMES) + " |\n|---|" + "---|" * 4 + "\n"
+    return head + "".join(
+        f"| {CLASS_NAMES[i]} | " + " | ".join(str(int(v)) for v in row) + " |\n" for i, row in enumerate(confusion)
+    )
+
+
+def _identity_section(summary: dict, ckpt_info: dict) -> str:
+    ext = summary.get("extractor", {})
+    lines = ["## Extractors and model", ""]
+    random_parts = [k for k, v in (ext.get("random_weights") or {}).items() if v]
+    if random_parts:
+        lines.append(f"> **WARNING: the {', '.join(random_parts)} extractor(s) ran with RANDOM weights** "
+                     "(no pretrained checkpoint was given, or a random-weight checkpoint was). "
+                     "These numbers say nothing about the method's accuracy on real data.")
+        lines.append("")
+    lines.append("```json")
+    lines.append(json.dumps({"extractor": ext, "model": ckpt_info}, indent=2, sort_keys=True, default=str))
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _model_info(run_dir: Path) -> dict:
+    info = {"checkpoint": str(run_dir / "best.pt")}
+    card = run_dir / "model_card.json"
+    if card.exists():
+        info.update(_load_json(card))
+    return info
+
+
+def _failures_section(summary: dict, issues: dict) -> str:
+    failures = summary.get("failures", [])
+    lines = ["## Extraction failures and dataset issues", ""]
+    if failures:
+        lines.append(f"{len(failures)} video(s) could not be decoded; they have no features, get no "
+                     "proposals, and their forged segments count as missed:")
+        lines.append("")
+        lines += [f"- `{f.get('video_id')}` ({f.get('path', '')}): {f.get('reason')}" for f in failures[:200]]
+        if len(failures) > 200:
+            lines.append(f"- ... and {len(failures) - 200} more (see the shards' failures.json)")
+    else:
+        lines.append("Every video of the manifest was decoded.")
+    lines.append("")
+    lines.append("Manifest issues (records without a file, files without a record):")
+    lines.append("")
+    lines.append("```json")
+    lines.append(json.dumps(issues, indent=2, sort_keys=True)[:4000])
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
+    from extractors.cache import FeatureCache
+    from model.predict import read_outputs
+    from wmmt.manifest import load_manifest
+
+    ds_dir = results / dataset
+    fig_dir = ds_dir / "figures"
+    fmt = config["datasets"][dataset]["format"]
+    manifest = load_manifest(ds_dir / "manifest.jsonl")
+    metrics = _load_json(ds_dir / "runs/full/test/metrics.json")
+    predictions = _load_json(ds_dir / "runs/full/test/predictions.json")
+    outputs = read_outputs(ds_dir / "runs/full/test/outputs.npz")
+    summary = _load_json(ds_dir / "features/summary.json")
+    issues = _load_json(ds_dir / "manifest_issues.json")
+    report_cfg = config.get("report", {})
+
+    paper_title, paper_row = INTRA_DATASET[fmt]
+    parts = [f"# WMMT evaluation report: dataset `{dataset}`", ""]
+    parts.append(f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), "
+                 "forged segments from modality-aware expert selection.")
+    parts.append("")
+    parts.append(f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})")
+    parts.append("")
+    rows = [("WMMT", f"ours ({dataset})", metrics_row(metrics)), ("WMMT", f"paper, {paper_title}", paper_row)]
+    for subset, sub in sorted(metrics.get("subsets", {}).items()):
+        try:
+            rows.append((f"subset: {subset}", f"ours ({dataset})", metrics_row(sub)))
+        except KeyError:
+            continue
+    parts.append(markdown_table(rows))
+    parts.append("AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
+                 "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.")
+    parts.append("")
+    cls = metrics.get("classification")
+    if cls:
+        parts.append("## Forgery type (four classes)")
+        parts.append("")
+        parts.append(f"Accuracy: {100 * cls['accuracy']:.2f}%. Video-level AUC: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cls.get("auc", {}).items())))
+        parts.append("")
+        parts.append(confusion_markdown(cls["confusion"]))
+    chosen = plot_timelines(outputs, manifest, predictions, report_cfg.get("timelines", 4),
+                            fig_dir / "fas_timelines.png")
+    parts.append("## FAS timelines")
+    parts.append("")
+    parts.append(f"![FAS timelines](figures/fas_timelines.png)\n\nVideos: {', '.join(f'`{v}`' for v in chosen)}.")
+    parts.append("")
+    cache = FeatureCache(ds_dir / "features")
+    plot_deviation(temporal_deviation(cache, manifest, report_cfg.get("tsne_videos", 200)),
+                   fig_dir / "temporal_deviation.png")
+    parts.append("## Temporal deviation (cf. Fig. 3)\n\n![temporal deviation](figures/temporal_deviation.png)\n")
+    tsne_note = plot_tsne(outputs, manifest, report_cfg.get("tsne_videos", 200), fig_dir / "tsne.png")
+    if not (fig_dir / "tsne.png").exists():  # keep the declared output even when t-SNE cannot run
+        plt = _plt()
+        fig = plt.figure(figsize=(4, 1))
+        fig.text(0.5, 0.5, tsne_note, ha="center", fontsize=7)
+        _savefig(fig, fig_dir / "tsne.png")
+        plt.close(fig)
+    parts.append(f"## t-SNE before and after enhancement (cf. Fig. 4)\n\n![t-SNE](figures/tsne.png)\n\n{tsne_note}\n")
+    if config.get("ablations", True):
+        parts.append("# Ablations (Tables IV-VII), each variant trained on this dataset\n")
+        for table in PAPER_TABLES:
+            path = ds_dir / "tables" / f"{table}.md"
+            parts.append("#" + path.read_text(encoding="utf-8") if path.exists() else f"({table} not built)\n")
+    cross_rows = []
+    for pair in config.get("cross_dataset", []):
+        if dataset not in (pair["train"], pair["test"]):
+            continue
+        path = results / "cross" / f"{pair['train']}_to_{pair['test']}" / "metrics.json"
+        if path.exists():
+            cross_rows.append((f"{pair['train']} -> {pair['test']}", "ours", metrics_row(_load_json(path))))
+    if cross_rows:
+        cross_rows.append(("AV-Deepfake1M -> LAV-DF", f"paper, {CROSS_DATASET[0]}", CROSS_DATASET[1]))
+        parts.append("## Cross-dataset (layout of Table III)\n")
+        parts.append(markdown_table(cross_rows))
+    parts.append(_failures_section(summary, issues))
+    parts.append(_identity_section(summary, _model_info(ds_dir / "runs" / "full")))
+    text = "\n".join(parts)
+    write_text(out, text)
+    _html_tables(rows, cls, cross_rows, ds_dir / "report_tables.html", dataset)
+    return text
+
+
+def _html_tables(rows, cls, cross_rows, path, dataset: str) -> None:
+    def table(rows_):
+        head = ["", "source"] + [f"mAP@{t}" for t in AP_IOUS] + ["avg"] + [f"AR@{n}" for n in AR_NS] + ["avg"]
+        out = ["<table border=1 cellspacing=0 cellpadding=3><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
+        for label, source, (ap, ar) in rows_:
+            cells = [*ap, float(np.mean(ap)), *ar, float(np.mean(ar))]
+            out.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(source)}</td>"
+                       + "".join(f"<td>{v:.2f}</td>" for v in cells) + "</tr>")
+        return "\n".join([*out, "</table>"])
+
+    body = [f"<h2>WMMT on {html.escape(dataset)}</h2>", table(rows)]
+    if cls:
+        body.append(f"<h3>Four-class accuracy {100 * cls['accuracy']:.2f}%</h3><table border=1><tr><th></th>"
+                    + "".join(f"<th>{c}</th>" for c in CLASS_NAMES) + "</tr>"
+                    + "".join(f"<tr><th>{CLASS_NAMES[i]}</th>" + "".join(f"<td>{int(v)}</td>" for v in r) + "</tr>"
+                              for i, r in enumerate(cls["confusion"])) + "</table>")
+    if cross_rows:
+        body += ["<h3>Cross-dataset</h3>", table(cross_rows)]
+    write_text(path, "<html><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.report", description="Write a dataset's report.")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from wmmt.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        build_report(config, args.dataset, Path(args.results), Path(args.out))
+    except (ConfigError, OSError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
