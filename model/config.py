@@ -1,0 +1,183 @@
+"""Typed, frozen configs of the WMMT model and of its training.
+
+``WMMTConfig`` holds everything that changes the network or its loss (the
+ablation switches of Tables IV-VII included); ``TrainConfig`` holds the
+optimisation and data-loading settings. Both are frozen so a config cannot
+drift during a run, and both round-trip through plain dicts (``to_dict`` /
+``from_dict``) so checkpoints stay loadable with ``weights_only=True``.
+``from_dict`` rejects unknown keys and wrong types: a typo in a YAML file is an
+error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+
+TASKS = ("multitask", "visual", "audio")
+DEVIATION_FNS = ("l1", "l2", "cosine", "kl", "mse")
+DEVIATION_OBJECTIVES = ("a", "v", "m", "a+v", "a+v+m")
+TPPA_NORMS = ("sigmoid", "softmax", "mean", "none")
+AGGREGATIONS = ("topk", "mean")
+SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss")
+
+
+def _check_type(cls_name: str, name: str, value, annotation) -> object:
+    """Return ``value`` if it fits ``annotation`` (ints accepted for floats), else raise TypeError."""
+    hint = annotation
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    if value is None:
+        if optional:
+            return None
+        raise TypeError(f"{cls_name}.{name} must not be null")
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{cls_name}.{name} must be an integer, got {value!r}")
+    if hint is bool and not isinstance(value, bool):
+        raise TypeError(f"{cls_name}.{name} must be true or false, got {value!r}")
+    if hint in (float, str) and not isinstance(value, hint):
+        raise TypeError(f"{cls_name}.{name} must be a {hint.__name__}, got {value!r}")
+    return value
+
+
+class _DictMixin:
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        """Build from a plain dict; unknown keys and wrong types raise."""
+        data = dict(data or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {name: _check_type(cls.__name__, name, value, hints[name]) for name, value in data.items()}
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class WMMTConfig(_DictMixin):
+    """The network and its loss (paper Sec. III; defaults are the paper's full WMMT)."""
+
+    visual_dim: int = 2048  # TSN ResNet-50 per-frame features
+    audio_dim: int = 768  # wav2vec 2.0 base (1024 for large)
+    hidden: int = 512  # embedding width d' after Conv1d -> ReLU -> LayerNorm
+    attn_dim: int = 1024  # width of Q, K, V inside TPPA, and of the heads' hidden layer
+    reduce_visual: bool = True  # average channel pairs (2048 -> 1024) before embedding, as the predecessor
+    dropout: float = 0.7  # inside the localisation heads, as the predecessor
+    # Ablation switches (Table VII): baseline = all four False (concat embeddings -> h_m).
+    intra_fe: bool = True
+    inter_fe: bool = True
+    mtl: bool = True  # False: only the multimodal task T_m is built and trained
+    use_dp: bool = True  # deviation perceiving loss L_dp
+    task: str = "multitask"  # "visual" / "audio": Table IV single-task models
+    deviation_fn: str = "mse"  # Table V
+    deviation_objective: str = "m"  # Table VI
+    tppa_norm: str = "sigmoid"  # sigma of Eq. 6 / Eq. 9 (see docs/decisions/model.md)
+    tppa_residual: bool = True  # add the query stream back before LayerNorm (keeps F''_v visual)
+    aggregation: str = "topk"  # temporal aggregation of Eq. 2
+    topk_ratio: float = 0.2  # k = max(1, floor(ratio * T)); the predecessor's T // 5
+    dp_topk_ratio: float = 0.2  # same, over the T-1 adjacent deviations of L_dp
+    lambda_m: float = 0.8
+    lambda_v: float = 0.1
+    lambda_a: float = 0.1
+    phi: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("task", TASKS),
+            ("deviation_fn", DEVIATION_FNS),
+            ("deviation_objective", DEVIATION_OBJECTIVES),
+            ("tppa_norm", TPPA_NORMS),
+            ("aggregation", AGGREGATIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"WMMTConfig.{name} = {getattr(self, name)!r}; allowed: {list(allowed)}")
+        for name in ("visual_dim", "audio_dim", "hidden", "attn_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"WMMTConfig.{name} must be positive")
+        if self.reduce_visual and self.visual_dim % 2:
+            raise ValueError("WMMTConfig.reduce_visual needs an even visual_dim (channel pairs are averaged)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("WMMTConfig.dropout must be in [0, 1)")
+        for name in ("topk_ratio", "dp_topk_ratio"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"WMMTConfig.{name} must be in (0, 1]")
+        if self.task != "multitask":
+            # A single-task model sees one modality only: there is no partner for InterFE,
+            # and only that modality's features can carry the deviation loss.
+            if self.inter_fe:
+                raise ValueError(f"WMMTConfig: task={self.task!r} has one modality; set inter_fe: false")
+            if self.use_dp and self.deviation_objective != self.task[0]:
+                raise ValueError(
+                    f"WMMTConfig: task={self.task!r} needs deviation_objective={self.task[0]!r} (or use_dp: false)"
+                )
+
+    @property
+    def has_visual(self) -> bool:
+        return self.task in ("multitask", "visual")
+
+    @property
+    def has_audio(self) -> bool:
+        return self.task in ("multitask", "audio")
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Which localisation heads exist: 'v', 'a', 'm'."""
+        if self.task == "visual":
+            return ("v",)
+        if self.task == "audio":
+            return ("a",)
+        return ("v", "a", "m") if self.mtl else ("m",)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_DictMixin):
+    """Optimisation, data loading and model selection (paper Sec. IV-A3; predecessor's defaults)."""
+
+    lr: float = 1e-5
+    weight_decay: float = 5e-4
+    batch_size: int = 32
+    max_steps: int = 2000
+    epochs: int | None = None  # if set, overrides max_steps with epochs * steps per epoch
+    eval_every: int = 500  # dev evaluation + checkpoint every this many steps (and at the end)
+    log_every: int = 50
+    seed: int = 3407
+    max_frames: int | None = 512  # longer training videos are subsampled (one random frame per bin)
+    num_workers: int = 2
+    select_metric: str = "dev_acc"  # model selection on the dev split
+    bf16: bool = True  # autocast on CUDA only; CPU runs in float32
+    grad_clip: float | None = None
+    eval_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError("TrainConfig.lr must be positive")
+        for name in ("batch_size", "max_steps", "eval_every", "log_every", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ValueError("TrainConfig.epochs must be positive or null")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ValueError("TrainConfig.max_frames must be >= 2 or null")
+        if self.num_workers < 0:
+            raise ValueError("TrainConfig.num_workers must be >= 0")
+        if self.select_metric not in SELECT_METRICS:
+            raise ValueError(f"TrainConfig.select_metric = {self.select_metric!r}; allowed: {list(SELECT_METRICS)}")
+
+
+MODEL_KEYS = frozenset(f.name for f in dataclasses.fields(WMMTConfig))
+TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+assert not MODEL_KEYS & TRAIN_KEYS, "model and train config keys must not overlap (flat variant overrides)"
