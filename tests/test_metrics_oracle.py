@@ -1,0 +1,109 @@
+"""Our AP/AR against the AV-Deepfake1M toolkit's compiled evaluator on the same random inputs.
+
+The oracle is ``avdeepfake1m`` from PyPI (0.0.4; install it with ``pip install
+--no-deps avdeepfake1m==0.0.4``: its metadata pins numpy<2 and pandas 2, which the
+compiled evaluator does not need). It computes in float32, so the inputs are
+float32 values and no IoU lies within 1e-4 of a threshold (where float32 may
+round either way); it refuses videos without proposals, so every video has some.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_IOU, LocalizationSet, iou_1d, localization_metrics
+
+AR_N = (50, 20, 10, 5, 2, 1)
+
+
+def _toolkit():
+    """The compiled ``ap_ar_1d``; loaded from the package folder when its Python deps are absent."""
+    try:
+        from avdeepfake1m.evaluation import ap_ar_1d
+
+        return ap_ar_1d
+    except ImportError:
+        pass
+    spec = importlib.util.find_spec("avdeepfake1m")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("avdeepfake1m is not installed (pip install --no-deps avdeepfake1m==0.0.4)")
+    compiled = sorted(Path(spec.submodule_search_locations[0]).glob("_evaluation*.so"))
+    if not compiled:
+        pytest.skip("avdeepfake1m is installed without its compiled evaluator")
+    # Importing the package runs its __init__, which needs torchmetrics/lightning; the
+    # evaluator itself does not, so load the extension module on its own.
+    ext_spec = importlib.util.spec_from_file_location("avdeepfake1m._evaluation", compiled[0])
+    module = importlib.util.module_from_spec(ext_spec)
+    try:
+        ext_spec.loader.exec_module(module)
+    except ImportError as exc:
+        pytest.skip(f"avdeepfake1m's compiled evaluator does not load here: {exc}")
+    return module.ap_ar_1d
+
+
+def _f32(x) -> float:
+    return float(np.float32(x))
+
+
+def _random_inputs(seed: int, num_videos: int):
+    rng = np.random.default_rng(seed)
+    thresholds = np.array(sorted(set(DEFAULT_AP_IOU) | set(DEFAULT_AR_IOU)))
+    preds, gt = {}, {}
+    for i in range(num_videos):
+        video = f"test/{i:06d}.mp4"
+        segments = []
+        for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):  # real videos, and overlapping GT
+            start = _f32(round(float(rng.uniform(0, 8)), 2))
+            segments.append([start, _f32(start + round(float(rng.uniform(0.1, 2.0)), 2))])
+        rows = []
+        while len(rows) < int(rng.integers(1, 30)):
+            if segments and rng.random() < 0.5:
+                g = segments[int(rng.integers(len(segments)))]
+                start, end = g[0] + rng.normal(0, 0.2), g[1] + rng.normal(0, 0.2)
+            else:
+                start = rng.uniform(0, 9)
+                end = start + rng.uniform(0.04, 3.0)
+            start, end = _f32(min(start, end)), _f32(max(start, end) + 0.01)
+            if segments:
+                ious = iou_1d([[start, end]], segments).ravel()
+                if (np.abs(ious[:, None] - thresholds[None, :]) < 1e-4).any():
+                    continue  # float32 could round this IoU to either side of a threshold
+            # Scores rounded to 2 decimals half the time: many ties, within and across videos.
+            score = _f32(round(float(rng.random()), 2) if rng.random() < 0.5 else rng.random())
+            rows.append([score, start, end])
+        rows.sort(key=lambda r: -r[0])  # the toolkit takes each video's list in the given order
+        preds[video] = rows
+        gt[video] = segments
+    return preds, gt
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ap_ar_agree_with_avdeepfake1m_toolkit(tmp_path, seed):
+    ap_ar_1d = _toolkit()
+    preds, gt = _random_inputs(seed, 1500)
+    pred_path, meta_path = tmp_path / "predictions.json", tmp_path / "metadata.json"
+    pred_path.write_text(json.dumps(preds))
+    meta_path.write_text(json.dumps([{"file": k, "fake_segments": v} for k, v in gt.items()]))
+    oracle = ap_ar_1d(
+        str(pred_path),
+        str(meta_path),
+        "file",
+        "fake_segments",
+        1.0,
+        list(DEFAULT_AP_IOU),
+        list(AR_N),
+        list(DEFAULT_AR_IOU),
+    )
+    ap, ar = localization_metrics(LocalizationSet.from_dicts(preds, gt), DEFAULT_AP_IOU, AR_N, DEFAULT_AR_IOU)
+    assert len(oracle["ap"]) == len(DEFAULT_AP_IOU)
+    for threshold, value in oracle["ap"].items():  # keys come back as float32-rounded floats
+        ours = ap[min(ap, key=lambda t: abs(t - threshold))]
+        assert ours == pytest.approx(value, abs=1e-5), f"AP@{threshold}"
+    for n, value in oracle["ar"].items():
+        assert ar[n] == pytest.approx(value, abs=1e-5), f"AR@{n}"
+    assert 0.05 < ap[0.5] < 0.95 and 0.05 < ar[10] < 0.95  # a non-degenerate comparison
