@@ -1,0 +1,92 @@
+"""Prediction files from a model: every video a key, expert gating, head files, outputs round trip."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from model.config import WMMTConfig
+from model.data import InMemoryCache
+from model.predict import (
+    VideoResult,
+    expert_proposals,
+    load_model,
+    predict_split,
+    predict_video,
+    read_outputs,
+    write_outputs,
+)
+from model.wmmt import WMMT
+
+CFG = WMMTConfig(visual_dim=16, audio_dim=8, hidden=8, attn_dim=16, dropout=0.0)
+SETTINGS = {"method": "runs", "threshold": 0.5, "max_proposals": 10}
+
+
+@pytest.fixture()
+def data():
+    rng = np.random.default_rng(0)
+    lengths = {"test/a.mp4": 30, "test/b.mp4": 52, "test/c.mp4": 41, "train/d.mp4": 20}
+    cache = InMemoryCache({v: (rng.normal(size=(t, 16)).astype(np.float32),
+                               rng.normal(size=(t, 8)).astype(np.float32)) for v, t in lengths.items()})
+    manifest = pd.DataFrame({"video_id": list(lengths), "split": ["test", "test", "test", "train"],
+                             "label": [0, 1, 2, 3]})
+    torch.manual_seed(0)
+    return WMMT(CFG).eval(), manifest, cache
+
+
+def test_split_prediction_matches_one_video_at_a_time(data):
+    model, manifest, cache = data
+    results = {r.video_id: r for r in predict_split(model, manifest, cache, "test", "cpu", batch_size=3)}
+    assert set(results) == {"test/a.mp4", "test/b.mp4", "test/c.mp4"}
+    for vid, result in results.items():
+        alone = predict_video(model, cache.get(vid), "cpu")
+        assert len(result.expert_score) == cache.get(vid).visual.shape[0]
+        np.testing.assert_allclose(result.expert_score, alone.expert_score, atol=1e-5)
+        np.testing.assert_allclose(result.class_probs, alone.class_probs, atol=1e-5)
+
+
+def test_written_files(tmp_path, data):
+    model, manifest, cache = data
+    results = predict_split(model, manifest, cache, "test", "cpu")
+    write_outputs(results, tmp_path, SETTINGS, no_features=["test/broken.mp4"])
+    predictions = json.loads((tmp_path / "predictions.json").read_text())
+    assert set(predictions) == {"test/a.mp4", "test/b.mp4", "test/c.mp4", "test/broken.mp4"}
+    assert predictions["test/broken.mp4"] == []
+    for head in ("visual", "audio", "multimodal"):
+        assert set(json.loads((tmp_path / f"predictions_{head}.json").read_text())) == set(predictions)
+    classes = pd.read_csv(tmp_path / "classes.csv")
+    assert list(classes.columns[:6]) == ["video_id", "pred_class", "p0", "p1", "p2", "p3"]
+    np.testing.assert_allclose(classes[["p0", "p1", "p2", "p3"]].sum(axis=1), 1.0, atol=1e-5)
+    back = read_outputs(tmp_path / "outputs.npz")
+    for r in results:
+        np.testing.assert_allclose(back["videos"][r.video_id]["score_expert"], r.expert_score)
+    assert back["embeddings"]["f_m"].shape == (3, 2 * CFG.hidden)
+    assert back["embeddings"]["f_v_embed"].shape == (3, CFG.hidden)
+
+
+def _result(video_class, probs):
+    score = np.zeros(50)
+    score[10:20] = 0.9
+    return VideoResult("v", 25.0, video_class, np.array(probs), score, {}, {})
+
+
+def test_genuine_videos_keep_only_low_scored_segments():
+    fake = expert_proposals(_result(1, [0.1, 0.7, 0.1, 0.1]), SETTINGS)
+    genuine = expert_proposals(_result(0, [0.8, 0.1, 0.05, 0.05]), SETTINGS)
+    assert fake == [[pytest.approx(0.9), 0.4, 0.8]]
+    assert genuine == [[pytest.approx(0.9 * 0.2), 0.4, 0.8]]
+
+
+def test_checkpoint_round_trip_and_refusal(tmp_path, data):
+    model, _, cache = data
+    path = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "model_config": CFG.to_dict()}, path)
+    loaded, _ = load_model(path)
+    a = predict_video(model, cache.get("test/a.mp4"), "cpu")
+    b = predict_video(loaded, cache.get("test/a.mp4"), "cpu")
+    np.testing.assert_array_equal(a.expert_score, b.expert_score)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a WMMT checkpoint"):
+        load_model(tmp_path / "other.pt")
