@@ -1,0 +1,287 @@
+"""Evaluate predictions against a dataset's published metadata: AP@IoU, AR@N, classification.
+
+::
+
+    python -m evaluation.evaluate --predictions predictions.json --metadata LAV-DF/metadata.json \\
+        [--format lavdf|avdeepfake1m|auto] [--split test] [--classes classes.csv] --out metrics.json \\
+        [--ap-iou 0.1 0.2 ...] [--ar-n 20 10 5 2] [--ar-iou 0.5 0.55 ...]
+
+The metadata is read unchanged through :func:`wmmt.manifest.read_dataset`; the
+ground truth of AP/AR is each video's ``fake_periods`` (all forged segments). The
+evaluated videos are the metadata's videos of ``--split`` (``all``: every video);
+each must be a key of the predictions (an error otherwise, as in the toolkit);
+other keys are ignored and counted in a warning.
+
+Writes (atomically)::
+
+    {"ap": {"0.1": ..., "0.95": ...}, "ar": {"20": ..., "2": ...},
+     "map_avg": mean AP over IoU 0.1..0.7, "ar_avg": mean AR over the Ns,
+     "num_videos": ..., "num_segments": ..., "split": ..., "format": ...,
+     "subsets": {"visual_only": {...}, "audio_only": {...}, "both": {...}},
+     "classification": {"accuracy", "confusion", "auc": {"visual", "audio", "any"}}}
+
+Subsets restrict the evaluated videos to the real videos plus one forgery type
+(label 2, 3 or 1), so their AP counts the false alarms on real videos too.
+``classification`` is present only with ``--classes`` (CSV: video_id, pred_class,
+p0, p1, p2, p3; other columns are ignored). Undefined values (no ground-truth
+segment in a subset, a single class for an AUC) are written as null.
+See docs/decisions/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.classification import NUM_CLASSES, classification_metrics
+from evaluation.metrics import (
+    DEFAULT_AP_IOU,
+    DEFAULT_AR_IOU,
+    DEFAULT_AR_N,
+    EvaluationError,
+    LocalizationSet,
+    localization_metrics,
+)
+from wmmt.io import OutputError, write_json
+
+log = logging.getLogger("evaluation.evaluate")
+
+FORMATS = ("lavdf", "avdeepfake1m")
+SPLITS = ("train", "dev", "test", "all")
+# The paper's "avg" mAP is the mean over these IoUs (Tables I-III).
+MAP_AVG_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+# Subset name -> the forgery label kept beside the real videos (label 0).
+SUBSETS = {"visual_only": 2, "audio_only": 3, "both": 1}
+CLASS_COLUMNS = ("video_id", "pred_class", "p0", "p1", "p2", "p3")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def detect_format(metadata_path) -> str:
+    """``lavdf`` or ``avdeepfake1m`` from the field names of the first record (reads only the file's head)."""
+    path = Path(metadata_path)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise EvaluationError(f"{path}: cannot read metadata: {exc.strerror or exc}") from None
+    first_record = head.split("}", 1)[0]
+    if '"modify_type"' in first_record or '"fake_segments"' in first_record:
+        return "avdeepfake1m"
+    if '"fake_periods"' in first_record or '"modify_video"' in first_record:
+        return "lavdf"
+    raise EvaluationError(
+        f"{path}: cannot tell the dataset format from its first record (no fake_periods or "
+        "fake_segments field); pass --format lavdf or --format avdeepfake1m"
+    )
+
+
+def load_predictions(path) -> dict:
+    """The predictions JSON object ``{video_id: [[score, start_s, end_s], ...]}``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            predictions = json.load(fh)
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: predictions file not found") from None
+    except IsADirectoryError:
+        raise EvaluationError(f"{path}: predictions path is a folder, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EvaluationError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(predictions, dict):
+        raise EvaluationError(
+            f"{path}: expected a JSON object {{video_id: [[score, start_s, end_s], ...]}}, "
+            f"got a {type(predictions).__name__}"
+        )
+    return predictions
+
+
+def load_classes(path, video_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Predicted class (V,) and class probabilities (V, 4) of ``video_ids`` from the CSV, plus extra rows."""
+    path = Path(path)
+    wanted = set(video_ids)
+    rows: dict[str, tuple[int, list[float]]] = {}
+    extra = 0
+    try:
+        fh = open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise EvaluationError(f"{path}: classes CSV not found") from None
+    except OSError as exc:
+        raise EvaluationError(f"{path}: cannot read classes CSV: {exc.strerror or exc}") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        missing_cols = [c for c in CLASS_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing_cols:
+            raise EvaluationError(f"{path}: missing column(s) {missing_cols} (need {', '.join(CLASS_COLUMNS)})")
+        for line, record in enumerate(reader, start=2):
+            video_id = record["video_id"]
+            if video_id not in wanted:
+                extra += 1
+                continue
+            if video_id in rows:
+                raise EvaluationError(f"{path}: line {line}: duplicate video_id {video_id!r}")
+            try:
+                pred = int(record["pred_class"])
+                probs = [float(record[f"p{k}"]) for k in range(NUM_CLASSES)]
+            except (TypeError, ValueError):
+                raise EvaluationError(f"{path}: line {line}: pred_class or p0..p3 is not a number") from None
+            if not 0 <= pred < NUM_CLASSES:
+                raise EvaluationError(f"{path}: line {line}: pred_class {pred} is not in 0..{NUM_CLASSES - 1}")
+            if not all(math.isfinite(p) for p in probs):
+                raise EvaluationError(f"{path}: line {line}: p0..p3 hold NaN or infinite values")
+            rows[video_id] = (pred, probs)
+    missing = [v for v in video_ids if v not in rows]
+    if missing:
+        raise EvaluationError(
+            f"{path}: no row for {len(missing)} evaluated video(s), e.g. " + ", ".join(repr(v) for v in missing[:5])
+        )
+    pred_class = np.array([rows[v][0] for v in video_ids], dtype=np.int64)
+    probs = np.array([rows[v][1] for v in video_ids], dtype=np.float64).reshape(-1, NUM_CLASSES)
+    return pred_class, probs, extra
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _finite_or_none(value: float):
+    return float(value) if math.isfinite(value) else None
+
+
+def _mean_or_none(values: Sequence[float]):
+    values = list(values)
+    if not values or not all(math.isfinite(v) for v in values):
+        return None
+    return float(np.mean(values))
+
+
+def localization_block(data: LocalizationSet, ap_ious, ar_ns, ar_ious) -> dict:
+    """The ``ap``, ``ar``, ``map_avg``, ``ar_avg`` entries for one set of videos."""
+    ap, ar = localization_metrics(data, ap_ious, ar_ns, ar_ious)
+    avg_ious = [t for t in ap if any(math.isclose(t, m) for m in MAP_AVG_IOUS)]
+    # The paper's average needs all of 0.1..0.7; with other thresholds, average what was asked.
+    map_keys = avg_ious if len(avg_ious) == len(MAP_AVG_IOUS) else list(ap)
+    return {
+        "ap": {str(t): _finite_or_none(v) for t, v in ap.items()},
+        "ar": {str(n): _finite_or_none(v) for n, v in ar.items()},
+        "map_avg": _mean_or_none([ap[t] for t in map_keys]),
+        "ar_avg": _mean_or_none(list(ar.values())),
+        "num_videos": data.num_videos,
+        "num_segments": data.num_gt,
+    }
+
+
+def evaluate(
+    predictions: dict,
+    table,
+    ap_ious=DEFAULT_AP_IOU,
+    ar_ns=DEFAULT_AR_N,
+    ar_ious=DEFAULT_AR_IOU,
+    classes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """Metrics of ``predictions`` over the videos of the manifest ``table`` (rows in order)."""
+    video_ids = table["video_id"].tolist()
+    ground_truth = dict(zip(video_ids, table["fake_periods"].tolist()))
+    data = LocalizationSet.from_dicts(predictions, ground_truth)
+    out = localization_block(data, ap_ious, ar_ns, ar_ious)
+    labels = table["label"].to_numpy(dtype=np.int64)
+    out["subsets"] = {}
+    for name, label in SUBSETS.items():
+        keep = (labels == 0) | (labels == label)
+        out["subsets"][name] = localization_block(data.subset(keep), ap_ious, ar_ns, ar_ious)
+    if classes is not None:
+        pred_class, probs = classes
+        cls = classification_metrics(labels, pred_class, probs)
+        cls["accuracy"] = _finite_or_none(cls["accuracy"])
+        cls["auc"] = {k: _finite_or_none(v) for k, v in cls["auc"].items()}
+        out["classification"] = cls
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _unique(values: Sequence) -> list:
+    return list(dict.fromkeys(values))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.evaluate",
+        description="AP@IoU, AR@N (LAV-DF / AV-Deepfake1M semantics) and classification metrics.",
+    )
+    parser.add_argument("--predictions", required=True, help="JSON {video_id: [[score, start_s, end_s], ...]}")
+    parser.add_argument("--metadata", required=True, nargs="+", help="the dataset's metadata JSON file(s)")
+    parser.add_argument("--format", default="auto", choices=(*FORMATS, "auto"), help="dataset format")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="videos evaluated (default test)")
+    parser.add_argument("--classes", default=None, help="CSV video_id, pred_class, p0..p3 (optional)")
+    parser.add_argument("--out", required=True, help="metrics JSON to write")
+    parser.add_argument("--ap-iou", type=float, nargs="+", default=list(DEFAULT_AP_IOU), help="AP IoU thresholds")
+    parser.add_argument("--ar-n", type=int, nargs="+", default=list(DEFAULT_AR_N), help="AR proposals per video")
+    parser.add_argument("--ar-iou", type=float, nargs="+", default=list(DEFAULT_AR_IOU), help="AR IoU thresholds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for flag, values in (("--ap-iou", args.ap_iou), ("--ar-iou", args.ar_iou)):
+        if any(not 0.0 <= t < 1.0 for t in values):
+            parser.error(f"{flag} thresholds must be in [0, 1), got {values}")
+    if any(n < 1 for n in args.ar_n):
+        parser.error(f"--ar-n values must be >= 1, got {args.ar_n}")
+
+    # Imported here: the manifest reader pulls in jsonschema/yaml only when the CLI runs.
+    from wmmt.manifest import ManifestError, read_dataset
+
+    started = time.perf_counter()
+    try:
+        fmt = args.format if args.format != "auto" else detect_format(args.metadata[0])
+        table = read_dataset(fmt, args.metadata, root=None).table
+        if args.split != "all":
+            table = table[table["split"] == args.split].reset_index(drop=True)
+        if len(table) == 0:
+            raise EvaluationError(f"{', '.join(args.metadata)}: no videos in split {args.split!r}")
+        predictions = load_predictions(args.predictions)
+        evaluated = set(table["video_id"])
+        missing = [v for v in table["video_id"] if v not in predictions]
+        if missing:
+            raise EvaluationError(
+                f"{args.predictions}: no predictions for {len(missing)} of the {len(table)} evaluated videos "
+                f"(every evaluated video must be a key), e.g. " + ", ".join(repr(v) for v in missing[:5])
+            )
+        extra = sum(1 for v in predictions if v not in evaluated)
+        if extra:
+            log.warning("%s: %d prediction key(s) are not evaluated videos; ignored", args.predictions, extra)
+        classes = None
+        if args.classes is not None:
+            pred_class, probs, extra_rows = load_classes(args.classes, table["video_id"].tolist())
+            if extra_rows:
+                log.warning("%s: %d row(s) are not evaluated videos; ignored", args.classes, extra_rows)
+            classes = (pred_class, probs)
+        try:
+            metrics = evaluate(
+                predictions, table, _unique(args.ap_iou), _unique(args.ar_n), _unique(args.ar_iou), classes
+            )
+        except EvaluationError as exc:
+            raise EvaluationError(f"{args.predictions}: {exc}") from None
+        metrics = {"split": args.split, "format": fmt, **metrics}
+        write_json(args.out, metrics)
+    except (EvaluationError, ManifestError, OutputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.out}: {metrics['num_videos']} videos, {metrics['num_segments']} segments; "
+        f"mAP avg {metrics['map_avg']}, AR avg {metrics['ar_avg']} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
