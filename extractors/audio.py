@@ -1,0 +1,271 @@
+"""Audio features: wav2vec 2.0 hidden states, about 50 frames per second of 16 kHz audio.
+
+Sources: a local Hugging Face folder (``Wav2Vec2Model.from_pretrained(dir)``, offline),
+or a torchaudio ``Wav2Vec2Model`` state-dict file (base, large or large-lv60k shapes are
+recognised from the weights). Base models give 768-d features, large 1024-d. ``layer``
+picks a hidden state (0 = the projected CNN features, i = after transformer layer i);
+``None`` is the model's last hidden state.
+
+Batching never changes a clip's features:
+
+* ``feat_extract_norm == "layer"`` models (large, lv60) are padding-invariant given an
+  attention mask: clips are zero-padded into one batch with the mask;
+* ``"group"`` models (base) normalise the first CNN layer over the whole time axis, so
+  padding would change every frame: clips are batched only with clips of exactly the
+  same length, and a clip of a unique length runs alone, unpadded.
+
+Each clip is normalised to zero mean and unit variance over its own samples first, as the
+Hugging Face feature extractor does (``do_normalize``). With no weights: a seeded random
+model of the asked size and a loud WARNING; the identity says ``random-weights(seed=S)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+def wav2vec2_config(size: str = "base"):
+    """A Hugging Face Wav2Vec2Config: ``tiny`` (tests), ``tiny-layer``, ``base`` (768-d) or ``large`` (1024-d)."""
+    from transformers import Wav2Vec2Config
+
+    if size == "base":
+        return Wav2Vec2Config()
+    if size == "large":
+        # The shape of wav2vec2-large-lv60: layer-norm CNN, pre-norm transformer.
+        return Wav2Vec2Config(
+            hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+            feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+        )
+    if size in ("tiny", "tiny-layer"):
+        layer_norm = size == "tiny-layer"
+        return Wav2Vec2Config(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+            feat_extract_norm="layer" if layer_norm else "group", do_stable_layer_norm=layer_norm,
+            conv_bias=layer_norm,
+        )
+    raise ValueError(f"unknown wav2vec2 size {size!r} (tiny, tiny-layer, base, large)")
+
+
+def _receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> tuple[int, int]:
+    """(receptive field, hop) in samples of the CNN feature encoder."""
+    field, hop = 1, 1
+    for kernel, stride in zip(kernels, strides):
+        field += (kernel - 1) * hop
+        hop *= stride
+    return field, hop
+
+
+def _normalize(clip: torch.Tensor) -> torch.Tensor:
+    # As transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm over the valid samples.
+    return (clip - clip.mean()) / torch.sqrt(clip.var(unbiased=False) + 1e-7)
+
+
+class AudioExtractor:
+    """wav2vec 2.0 over a list of clips. Call: [(N_i,)] -> [(Ta_i, D) float32]."""
+
+    def __init__(self, backend: str, model: nn.Module, identity: dict, device="cpu", layer: int | None = None,
+                 padding_invariant: bool = False, normalize: bool = True, kernels=(10, 3, 3, 3, 3, 2, 2),
+                 strides=(5, 2, 2, 2, 2, 2, 2), max_batch: int = 8):
+        self.backend = backend  # "hf" or "torchaudio"
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.identity = identity
+        self.layer = layer
+        self.padding_invariant = padding_invariant
+        self.normalize = normalize
+        self.receptive_field, self.hop = _receptive_field(kernels, strides)
+        self.kernels, self.strides = tuple(kernels), tuple(strides)
+        self.max_batch = max_batch
+        self.dim = int(self([torch.zeros(self.receptive_field * 2)])[0].shape[-1])
+        identity.update({"dim": self.dim, "layer": layer, "hop_samples": self.hop,
+                         "receptive_field_samples": self.receptive_field,
+                         "batching": "pad+mask" if padding_invariant else "equal-length groups"})
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.hop / SAMPLE_RATE
+
+    @property
+    def centre_seconds(self) -> float:
+        """Time of audio frame 0's centre after the first sample: half the receptive field."""
+        return self.receptive_field / 2 / SAMPLE_RATE
+
+    def num_frames(self, num_samples: int) -> int:
+        length = num_samples
+        for kernel, stride in zip(self.kernels, self.strides):
+            length = (length - kernel) // stride + 1
+        return max(0, length)
+
+    @torch.inference_mode()
+    def _run(self, batch: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """(B, N) -> (B, Ta, D)."""
+        if self.backend == "hf":
+            mask = None
+            if lengths is not None:
+                mask = (torch.arange(batch.shape[1], device=batch.device)[None] < lengths[:, None]).long()
+            out = self.model(batch, attention_mask=mask, output_hidden_states=self.layer is not None)
+            return out.last_hidden_state if self.layer is None else out.hidden_states[self.layer]
+        if self.layer is None:
+            feats, _ = self.model(batch, lengths)
+            return feats
+        layers, _ = self.model.extract_features(batch, lengths, num_layers=self.layer)
+        return layers[-1]
+
+    def __call__(self, clips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        clips = [c.to(self.device, non_blocking=True).float().flatten() for c in clips]
+        for i, clip in enumerate(clips):
+            if clip.numel() < self.receptive_field:
+                raise ValueError(f"audio clip {i} has {clip.numel()} samples, fewer than one frame "
+                                 f"({self.receptive_field})")
+        if self.normalize:
+            clips = [_normalize(c) for c in clips]
+        outputs: list[torch.Tensor | None] = [None] * len(clips)
+        if self.padding_invariant:
+            order = sorted(range(len(clips)), key=lambda i: clips[i].numel())
+            groups = [order[k : k + self.max_batch] for k in range(0, len(order), self.max_batch)]
+        else:
+            by_length = defaultdict(list)
+            for i, clip in enumerate(clips):
+                by_length[clip.numel()].append(i)
+            groups = [ids[k : k + self.max_batch] for ids in by_length.values()
+                      for k in range(0, len(ids), self.max_batch)]
+        for group in groups:
+            lengths = torch.tensor([clips[i].numel() for i in group], device=self.device)
+            longest = int(lengths.max())
+            batch = torch.zeros(len(group), longest, device=self.device)  # (B, N)
+            for row, i in enumerate(group):
+                batch[row, : clips[i].numel()] = clips[i]
+            padded = bool((lengths != longest).any())
+            feats = self._run(batch, lengths if padded else None)  # (B, Ta, D)
+            for row, i in enumerate(group):
+                outputs[i] = feats[row, : self.num_frames(clips[i].numel())].float()
+        return outputs
+
+
+def _warn_random(size: str, seed: int) -> None:
+    bar = "!" * 78
+    log.warning("\n%s\nWARNING: wav2vec 2.0 (audio) has NO weights: using a RANDOM %s model (seed=%d).\n"
+                "These features are meaningless for real data; the cache records random-weights(seed=%d).\n%s",
+                bar, size, seed, seed, bar)
+
+
+def _hf_folder_sha256(folder: Path) -> str:
+    import hashlib
+
+    from extractors.cache import sha256_file
+
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
+        if name.endswith((".json", ".safetensors", ".bin")):
+            digest.update(name.encode())
+            digest.update(sha256_file(folder / name).encode())
+    return digest.hexdigest()
+
+
+def _torchaudio_from_state(state: dict) -> nn.Module:
+    """Build the torchaudio Wav2Vec2Model whose shapes match ``state``."""
+    import torchaudio
+
+    layer_norm_cnn = "feature_extractor.conv_layers.1.layer_norm.weight" in state
+    dim = int(state["encoder.feature_projection.projection.weight"].shape[0])
+    layers = 1 + max(int(k.split(".")[3]) for k in state if k.startswith("encoder.transformer.layers."))
+    ff = int(state["encoder.transformer.layers.0.feed_forward.intermediate_dense.weight"].shape[0])
+    pos_kernel = pos_groups = None
+    for key in ("encoder.transformer.pos_conv_embed.conv.weight_v",
+                "encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1",
+                "encoder.transformer.pos_conv_embed.conv.weight"):
+        if key in state:
+            pos_kernel = int(state[key].shape[-1])
+            pos_groups = dim // int(state[key].shape[1])
+            break
+    if pos_kernel is None:
+        raise ValueError("state dict has no positional convolution weights")
+    return torchaudio.models.wav2vec2_model(
+        extractor_mode="layer_norm" if layer_norm_cnn else "group_norm",
+        extractor_conv_layer_config=None,
+        extractor_conv_bias=layer_norm_cnn,
+        encoder_embed_dim=dim,
+        encoder_projection_dropout=0.0,
+        encoder_pos_conv_kernel=pos_kernel,
+        encoder_pos_conv_groups=pos_groups,
+        encoder_num_layers=layers,
+        encoder_num_heads=dim // 64,
+        encoder_attention_dropout=0.0,
+        encoder_ff_interm_features=ff,
+        encoder_ff_interm_dropout=0.0,
+        encoder_dropout=0.0,
+        encoder_layer_norm_first=layer_norm_cnn,
+        encoder_layer_drop=0.0,
+        aux_num_out=None,
+    )
+
+
+def load_audio(
+    source: str | Path | None = None,
+    layer: int | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    random_size: str = "base",
+    trust: bool = False,
+    max_batch: int = 8,
+) -> AudioExtractor:
+    """A wav2vec 2.0 extractor from a Hugging Face folder, a torchaudio state-dict file, or random weights."""
+    from extractors.cache import sha256_file
+
+    if source is None:
+        from transformers import Wav2Vec2Model
+
+        _warn_random(random_size, seed)
+        config = wav2vec2_config(random_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Wav2Vec2Model(config)
+        identity = {"name": f"random-weights(seed={seed})", "model": f"wav2vec2-{random_size}",
+                    "random_weights": True, "seed": seed, "checkpoint": None, "sha256": None}
+        return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
+                              True, config.conv_kernel, config.conv_stride, max_batch)
+    source = Path(source)
+    if source.is_dir():
+        from transformers import Wav2Vec2Model
+
+        if not (source / "config.json").is_file():
+            raise FileNotFoundError(f"{source}: not a Hugging Face model folder (no config.json)")
+        model = Wav2Vec2Model.from_pretrained(str(source), local_files_only=True)
+        config = model.config
+        normalize = True
+        preprocessor = source / "preprocessor_config.json"
+        if preprocessor.is_file():
+            normalize = bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
+        identity = {"name": f"wav2vec2-hf:{source.name}", "model": f"wav2vec2-hf-{config.hidden_size}",
+                    "random_weights": False, "checkpoint": str(source.resolve()),
+                    "sha256": _hf_folder_sha256(source)}
+        return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
+                              normalize, config.conv_kernel, config.conv_stride, max_batch)
+    if source.is_file():
+        from wmmt.io import load_checkpoint
+
+        state = load_checkpoint(source, map_location="cpu", trust=trust)
+        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+        try:
+            model = _torchaudio_from_state(state)
+            model.load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"{source}: not a torchaudio Wav2Vec2Model state dict ({exc})") from exc
+        layer_norm_cnn = "feature_extractor.conv_layers.1.layer_norm.weight" in state
+        identity = {"name": f"wav2vec2-torchaudio:{source.name}", "model": "wav2vec2-torchaudio",
+                    "random_weights": False, "checkpoint": str(source.resolve()), "sha256": sha256_file(source)}
+        return AudioExtractor("torchaudio", model, identity, device, layer, layer_norm_cnn, True,
+                              max_batch=max_batch)
+    raise FileNotFoundError(f"{source}: wav2vec2 weights not found (a Hugging Face folder or a .pth file)")

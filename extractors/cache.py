@@ -1,0 +1,330 @@
+"""The aligned feature cache: shards of per-frame visual and audio features, read by video id.
+
+Layout of one shard folder ``shard-00000/`` (written whole under a temporary name, then
+renamed with ``wmmt.io.atomic_dir``, so a folder with this name is always finished):
+
+* ``visual.npy`` (sum T, Dv) and ``audio.npy`` (sum T, Da): the videos' rows, stacked in
+  index order; float32, or float16 when the shard was written with ``fp16``;
+* ``timestamps.npy`` (sum T,) float64: source frame time of each row, seconds;
+* ``index.json``: per video its video_id, path, row offset, T, fps, native fps,
+  audio_offset and the feature dims;
+* ``failures.json``: the videos that could not be decoded, with their reason;
+* ``meta.json``: who made the features (checkpoint paths and sha256, random-weights
+  flags, settings, library versions).
+
+Shard k holds rows ``k*S .. (k+1)*S - 1`` of the manifest sorted by video_id, so shard ids
+do not move when a run is repeated. ``FeatureCache`` memory-maps the arrays so reading one
+video reads only its rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from wmmt.io import atomic_dir
+
+SHARD_PREFIX = "shard-"
+INDEX_VERSION = 1
+
+
+def shard_name(shard: int) -> str:
+    return f"{SHARD_PREFIX}{shard:05d}"
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass
+class VideoFeatures:
+    """Aligned features of one video: row i covers [i / fps, (i + 1) / fps)."""
+
+    video_id: str
+    visual: np.ndarray  # (T, Dv) float32
+    audio: np.ndarray  # (T, Da) float32
+    timestamps: np.ndarray  # (T,) float64 seconds
+    fps: float
+    meta: dict
+
+    def __post_init__(self):
+        if self.visual.shape[0] != self.audio.shape[0] or self.visual.shape[0] != self.timestamps.shape[0]:
+            raise ValueError(
+                f"{self.video_id}: visual {self.visual.shape}, audio {self.audio.shape} and timestamps "
+                f"{self.timestamps.shape} differ in T"
+            )
+
+
+# ---------------------------------------------------------------- manifest -> shards
+
+
+def read_manifest(manifest) -> list[dict]:
+    """Manifest rows (dicts with at least video_id and path), from a JSON-lines path or a DataFrame."""
+    if hasattr(manifest, "to_dict"):
+        rows = manifest.to_dict(orient="records")
+    else:
+        path = Path(manifest)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: manifest not found")
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path}:{line_no}: not a JSON line ({exc.msg})") from exc
+    for i, row in enumerate(rows):
+        if "video_id" not in row or "path" not in row:
+            raise ValueError(f"manifest row {i} lacks video_id or path")
+    ids = [row["video_id"] for row in rows]
+    if len(set(ids)) != len(ids):
+        raise ValueError("manifest has duplicate video_id values")
+    return sorted(rows, key=lambda row: row["video_id"])
+
+
+def num_shards(manifest, shard_size: int) -> int:
+    """Number of shards of ``shard_size`` videos that the manifest makes."""
+    if shard_size <= 0:
+        raise ValueError(f"shard size must be positive, got {shard_size}")
+    return math.ceil(len(read_manifest(manifest)) / shard_size)
+
+
+def shard_rows(manifest, shard: int, shard_size: int) -> list[dict]:
+    """Rows ``shard*S .. (shard+1)*S - 1`` of the manifest sorted by video_id."""
+    rows = read_manifest(manifest)
+    total = math.ceil(len(rows) / shard_size) if shard_size > 0 else 0
+    if not 0 <= shard < max(total, 1):
+        raise ValueError(f"shard {shard} out of range: the manifest makes {total} shards of {shard_size}")
+    return rows[shard * shard_size : (shard + 1) * shard_size]
+
+
+# ---------------------------------------------------------------- writing
+
+
+class ShardWriter:
+    """Streams videos into a shard folder; ``close()`` makes the folder appear complete.
+
+    Rows are appended to raw temporary files (memory stays at one video), then copied
+    into ``.npy`` files of the final shape inside the temporary shard folder.
+    """
+
+    def __init__(self, out_dir, meta: dict, fp16: bool = False):
+        self.out_dir = Path(out_dir)
+        self.meta = dict(meta)
+        self.dtype = np.dtype(np.float16 if fp16 else np.float32)
+        self._atomic = atomic_dir(self.out_dir)
+        self.tmp = self._atomic.__enter__()
+        self._raw = {name: open(self.tmp / f"{name}.raw", "wb") for name in ("visual", "audio", "timestamps")}
+        self.entries: list[dict] = []
+        self.failures: list[dict] = []
+        self.rows = 0
+        self.dims: tuple[int, int] | None = None
+
+    def add(self, features: VideoFeatures, path: str = "", **extra) -> None:
+        visual = np.asarray(features.visual, dtype=np.float32)
+        audio = np.asarray(features.audio, dtype=np.float32)
+        dims = (visual.shape[1], audio.shape[1])
+        if self.dims is None:
+            self.dims = dims
+        elif dims != self.dims:
+            raise ValueError(f"{features.video_id}: feature dims {dims} differ from the shard's {self.dims}")
+        num = visual.shape[0]
+        self._raw["visual"].write(visual.astype(self.dtype).tobytes())
+        self._raw["audio"].write(audio.astype(self.dtype).tobytes())
+        self._raw["timestamps"].write(np.asarray(features.timestamps, dtype=np.float64).tobytes())
+        entry = {
+            "video_id": features.video_id,
+            "path": path,
+            "row": self.rows,
+            "T": num,
+            "fps": float(features.fps),
+            "visual_dim": dims[0],
+            "audio_dim": dims[1],
+        }
+        entry.update({k: v for k, v in features.meta.items() if k in ("audio_offset", "native_fps")})
+        entry.update(extra)
+        self.entries.append(entry)
+        self.rows += num
+
+    def add_failure(self, video_id: str, path: str, reason: str) -> None:
+        self.failures.append({"video_id": video_id, "path": str(path), "reason": reason})
+
+    def _finish_array(self, name: str, width: int | None, dtype) -> None:
+        self._raw[name].close()
+        raw = self.tmp / f"{name}.raw"
+        shape = (self.rows,) if width is None else (self.rows, width)
+        if self.rows == 0:
+            np.save(self.tmp / f"{name}.npy", np.zeros(shape, dtype=dtype))
+        else:
+            source = np.memmap(raw, dtype=dtype, mode="r", shape=shape)
+            out = np.lib.format.open_memmap(self.tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+            step = 1 << 14  # rows per copy: bounded memory whatever the shard size
+            for start in range(0, self.rows, step):
+                out[start : start + step] = source[start : start + step]
+            out.flush()
+            del out, source
+        raw.unlink()
+
+    def close(self) -> Path:
+        dims = self.dims or (0, 0)
+        self._finish_array("visual", dims[0], self.dtype)
+        self._finish_array("audio", dims[1], self.dtype)
+        self._finish_array("timestamps", None, np.float64)
+        index = {
+            "version": INDEX_VERSION,
+            "rows": self.rows,
+            "dtype": self.dtype.name,
+            "visual_dim": dims[0],
+            "audio_dim": dims[1],
+            "videos": self.entries,
+        }
+        for name, obj in (("index.json", index), ("failures.json", self.failures), ("meta.json", self.meta)):
+            (self.tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+        self._atomic.__exit__(None, None, None)
+        return self.out_dir
+
+    def abort(self) -> None:
+        for fh in self._raw.values():
+            fh.close()
+        try:
+            raise RuntimeError("shard aborted")
+        except RuntimeError as exc:  # atomic_dir removes its temporary folder on an exception
+            try:
+                self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            except RuntimeError:
+                pass
+
+
+def write_shard(out_dir, videos: Iterable[VideoFeatures], failures: Iterable[dict] = (), meta: dict | None = None,
+                fp16: bool = False) -> Path:
+    """Write a whole shard at once (tests, small jobs)."""
+    writer = ShardWriter(out_dir, meta or {}, fp16=fp16)
+    try:
+        for video in videos:
+            writer.add(video, path=video.meta.get("path", ""))
+        for failure in failures:
+            writer.add_failure(failure["video_id"], failure.get("path", ""), failure["reason"])
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _read_json(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def check_shard(path) -> str | None:
+    """Why the shard folder is not complete, or None when it opens and agrees with its index."""
+    path = Path(path)
+    if not path.is_dir():
+        return "folder missing"
+    try:
+        index = _read_json(path / "index.json")
+        failures = _read_json(path / "failures.json")
+        _read_json(path / "meta.json")
+        visual = np.load(path / "visual.npy", mmap_mode="r")
+        audio = np.load(path / "audio.npy", mmap_mode="r")
+        timestamps = np.load(path / "timestamps.npy", mmap_mode="r")
+    except (OSError, ValueError) as exc:  # missing file, bad JSON, bad .npy header, short data
+        return f"unreadable: {exc}"
+    if not isinstance(failures, list) or not isinstance(index, dict) or not isinstance(index.get("videos"), list):
+        return "index.json or failures.json has the wrong structure"
+    rows = 0
+    for entry in index["videos"]:
+        if entry.get("row") != rows or not isinstance(entry.get("T"), int) or entry["T"] <= 0:
+            return f"index entry {entry.get('video_id')} has a bad row offset or T"
+        rows += entry["T"]
+    if rows != index.get("rows") or visual.shape[0] != rows or audio.shape[0] != rows or timestamps.shape != (rows,):
+        return f"arrays ({visual.shape}, {audio.shape}, {timestamps.shape}) do not match the index ({rows} rows)"
+    if visual.ndim != 2 or audio.ndim != 2 or visual.shape[1] != index.get("visual_dim") or \
+            audio.shape[1] != index.get("audio_dim"):
+        return "feature dims do not match the index"
+    return None
+
+
+def is_complete_shard(path) -> bool:
+    """True when the shard opens: index parses, arrays' shapes match it (not just "the folder exists")."""
+    return check_shard(path) is None
+
+
+class FeatureCache:
+    """Read-only access to the complete shards under ``root`` (incomplete ones are ignored)."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: feature cache folder not found")
+        self._where: dict[str, tuple[Path, dict]] = {}
+        self._meta: dict[Path, dict] = {}
+        self._arrays: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._failures: list[dict] = []
+        self.skipped: dict[str, str] = {}
+        for shard in sorted(self.root.glob(f"{SHARD_PREFIX}*")):
+            problem = check_shard(shard)
+            if problem is not None:
+                self.skipped[shard.name] = problem
+                continue
+            index = _read_json(shard / "index.json")
+            for entry in index["videos"]:
+                if entry["video_id"] in self._where:
+                    raise ValueError(f"{shard}: video {entry['video_id']} also in {self._where[entry['video_id']][0]}")
+                self._where[entry["video_id"]] = (shard, entry)
+            self._failures.extend(_read_json(shard / "failures.json"))
+
+    def video_ids(self) -> list[str]:
+        return sorted(self._where)
+
+    def __contains__(self, video_id: str) -> bool:
+        return video_id in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def failures(self) -> list[dict]:
+        return list(self._failures)
+
+    def shard_meta(self, shard: Path) -> dict:
+        if shard not in self._meta:
+            self._meta[shard] = _read_json(shard / "meta.json")
+        return self._meta[shard]
+
+    def _open(self, shard: Path):
+        if shard not in self._arrays:
+            self._arrays[shard] = tuple(
+                np.load(shard / f"{name}.npy", mmap_mode="r") for name in ("visual", "audio", "timestamps")
+            )
+        return self._arrays[shard]
+
+    def get(self, video_id: str) -> VideoFeatures:
+        if video_id not in self._where:
+            raise KeyError(f"{video_id}: not in the feature cache at {self.root}")
+        shard, entry = self._where[video_id]
+        visual, audio, timestamps = self._open(shard)
+        rows = slice(entry["row"], entry["row"] + entry["T"])
+        meta = {k: v for k, v in entry.items() if k not in ("row",)}
+        meta["shard"] = shard.name
+        meta["extractor"] = self.shard_meta(shard)
+        return VideoFeatures(
+            video_id=video_id,
+            visual=np.array(visual[rows], dtype=np.float32),  # copies only this video's rows
+            audio=np.array(audio[rows], dtype=np.float32),
+            timestamps=np.array(timestamps[rows], dtype=np.float64),
+            fps=float(entry["fps"]),
+            meta=meta,
+        )

@@ -1,0 +1,299 @@
+"""Whole-video feature extraction: decode -> TSN + wav2vec 2.0 -> audio pooled onto the frames.
+
+``Extractor(settings).iter_features(videos)`` is the pipeline the shard CLI runs: videos
+are decoded in worker processes (``decode.decode_loader``), their frames are queued on
+the device and run through TSN in batches of ``batch_frames`` frames taken ACROSS
+videos (a batch may end inside one video and hold the start of the next), audio clips
+are run in groups, and a video is handed out, in input order, once all its rows are
+done. ``extract_video(path, settings)`` is the one-video form used by prediction.
+
+CLI (one video)::
+
+    python -m extractors.extract --video V.mp4 --out F.npz [--tsn-checkpoint C.pth]
+        [--wav2vec2 DIR] [--device cpu|cuda]
+
+writes ``visual`` (T, 2048), ``audio`` (T, Da) and ``timestamps`` (T,) atomically; a
+file it cannot decode ends it with exit code 2 and one line naming the file and reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import platform
+import sys
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from extractors.cache import VideoFeatures
+from extractors.decode import DecodedVideo, DecodeError, DecodeFailure, DecodeSettings, decode_loader, decode_video
+from extractors.pooling import audio_frame_times, pool_audio_to_visual
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractorSettings:
+    """Everything that decides the features (recorded in each shard's meta.json)."""
+
+    tsn_checkpoint: str | None = None
+    tsn_config: str | None = None
+    trust_checkpoint: bool = False
+    wav2vec2: str | None = None
+    wav2vec2_layer: int | None = None
+    random_wav2vec2_size: str = "base"
+    device: str = "cpu"
+    bf16: bool = False
+    channels_last: bool = True
+    fps: float = 25.0
+    crop_size: int = 224
+    resize_short: int | None = None
+    batch_frames: int = 256
+    audio_batch: int = 8
+    workers: int = 0
+    prefetch: int = 2
+    seed: int = 0
+
+    @property
+    def decode(self) -> DecodeSettings:
+        return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short)
+
+
+def library_versions() -> dict:
+    import decord
+    import torchvision
+    import transformers
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+                "transformers": transformers.__version__, "decord": decord.__version__, "numpy": np.__version__}
+    try:
+        import mmaction
+
+        versions["mmaction2"] = mmaction.__version__
+    except ImportError:  # pragma: no cover - mmaction2 is in requirements.txt
+        pass
+    return versions
+
+
+class _Pending:
+    """A decoded video waiting for its visual rows and its audio features."""
+
+    def __init__(self, video: DecodedVideo | DecodeFailure):
+        self.video = video
+        self.visual_chunks: list[torch.Tensor] = []
+        self.visual_done = 0
+        self.audio: torch.Tensor | None = None
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.video, DecodeFailure)
+
+    @property
+    def complete(self) -> bool:
+        return self.failed or (self.visual_done == self.video.num_frames and self.audio is not None)
+
+
+class Extractor:
+    """Loads the two models once; extracts aligned features of many videos."""
+
+    def __init__(self, settings: ExtractorSettings = ExtractorSettings()):
+        from extractors.audio import load_audio
+        from extractors.visual import load_visual
+
+        self.settings = settings
+        self.device = torch.device(settings.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda asked for but no CUDA device is available")
+        self.visual = load_visual(settings.tsn_checkpoint, settings.tsn_config, settings.trust_checkpoint,
+                                  settings.device, settings.bf16, settings.channels_last, settings.seed)
+        self.audio = load_audio(settings.wav2vec2, settings.wav2vec2_layer, settings.device, settings.seed,
+                                settings.random_wav2vec2_size, settings.trust_checkpoint, settings.audio_batch)
+
+    @property
+    def meta(self) -> dict:
+        """The extractor's identity, for meta.json."""
+        return {
+            "visual": self.visual.identity,
+            "audio": self.audio.identity,
+            "random_weights": bool(self.visual.identity["random_weights"] or self.audio.identity["random_weights"]),
+            "settings": dataclasses.asdict(self.settings),
+            "versions": library_versions(),
+        }
+
+    def _finish(self, pending: _Pending) -> VideoFeatures | DecodeFailure:
+        video = pending.video
+        if pending.failed:
+            return video
+        visual = torch.cat(pending.visual_chunks).cpu().numpy()  # (T, Dv)
+        audio = pending.audio.cpu().numpy()  # (Ta, Da)
+        times = audio_frame_times(audio.shape[0], video.audio_offset, self.audio.hop_seconds,
+                                  self.audio.centre_seconds)
+        pooled = pool_audio_to_visual(audio, times, visual.shape[0], video.fps)  # (T, Da)
+        return VideoFeatures(
+            video_id=video.video_id, visual=visual, audio=pooled, timestamps=video.timestamps, fps=video.fps,
+            meta={"path": video.path, "audio_offset": float(video.audio_offset), "native_fps": video.native_fps,
+                  "audio_frames": int(audio.shape[0])},
+        )
+
+    def iter_decoded(self, decoded) -> Iterator[VideoFeatures | DecodeFailure]:
+        """Features of already-decoded videos (an iterable of DecodedVideo / DecodeFailure), in order."""
+        batch_frames = max(1, self.settings.batch_frames)
+        pending: deque[_Pending] = deque()
+        frame_queue: deque[list] = deque()  # [pending, next frame to queue]
+        audio_queue: list[_Pending] = []
+        queued = 0
+
+        def run_visual(limit: int) -> None:
+            nonlocal queued
+            pieces, owners, taken = [], [], 0
+            while frame_queue and taken < limit:
+                item = frame_queue[0]
+                owner, start = item
+                stop = min(owner.video.num_frames, start + limit - taken)
+                pieces.append(owner.frames_device[start:stop])
+                owners.append((owner, stop - start))
+                taken += stop - start
+                if stop == owner.video.num_frames:
+                    frame_queue.popleft()
+                else:
+                    item[1] = stop
+            feats = self.visual(torch.cat(pieces))  # (N, Dv) frames of several videos
+            queued -= taken
+            offset = 0
+            for owner, count in owners:
+                owner.visual_chunks.append(feats[offset : offset + count])
+                owner.visual_done += count
+                offset += count
+                if owner.visual_done == owner.video.num_frames:
+                    del owner.frames_device  # free device memory as soon as the frames are used
+
+        def run_audio() -> None:
+            if audio_queue:
+                outputs = self.audio([p.audio_device for p in audio_queue])
+                for owner, feats in zip(audio_queue, outputs):
+                    owner.audio = feats  # (Ta, Da)
+                    del owner.audio_device
+                audio_queue.clear()
+
+        def drain(final: bool) -> Iterator[VideoFeatures | DecodeFailure]:
+            while pending:
+                front = pending[0]
+                if not front.complete and final:
+                    while frame_queue and front.visual_done < front.video.num_frames:
+                        run_visual(batch_frames)
+                    run_audio()
+                if not front.complete:
+                    return
+                pending.popleft()
+                yield self._finish(front)
+
+        for video in decoded:
+            item = _Pending(video)
+            pending.append(item)
+            if not item.failed:
+                if video.num_frames == 0:
+                    raise ValueError(f"{video.path}: decoded no frames")
+                item.frames_device = video.frames.to(self.device, non_blocking=True)  # (T, H, W, 3) uint8
+                item.audio_device = video.audio.to(self.device, non_blocking=True)  # (N,)
+                frame_queue.append([item, 0])
+                audio_queue.append(item)
+                queued += video.num_frames
+                while queued >= batch_frames:
+                    run_visual(batch_frames)
+                if len(audio_queue) >= self.settings.audio_batch:
+                    run_audio()
+            yield from drain(final=False)
+        while frame_queue:
+            run_visual(batch_frames)
+        run_audio()
+        yield from drain(final=True)
+
+    def iter_features(self, videos: Sequence[tuple[str, str]]) -> Iterator[VideoFeatures | DecodeFailure]:
+        """Features of ``videos`` [(video_id, path), ...] in order; undecodable ones as DecodeFailure."""
+        loader = decode_loader(videos, self.settings.decode, workers=self.settings.workers,
+                               prefetch=self.settings.prefetch, pin_memory=self.device.type == "cuda")
+        yield from self.iter_decoded(loader)
+
+    def extract(self, path, video_id: str | None = None) -> VideoFeatures:
+        """One video, decoded in this process; raises DecodeError."""
+        return self.extract_decoded(decode_video(path, self.settings.decode, video_id=video_id))
+
+    def extract_decoded(self, decoded: DecodedVideo) -> VideoFeatures:
+        (result,) = list(self.iter_decoded([decoded]))
+        result.meta["extractor"] = self.meta
+        return result
+
+
+def extract_video(path, extractor_settings: ExtractorSettings | Extractor = ExtractorSettings()) -> VideoFeatures:
+    """Aligned features of one video; raises DecodeError (before loading any model) if it cannot be decoded.
+
+    Pass an ``Extractor`` instead of settings to reuse loaded models across calls.
+    """
+    if isinstance(extractor_settings, Extractor):
+        return extractor_settings.extract(path)
+    decoded = decode_video(path, extractor_settings.decode)
+    return Extractor(extractor_settings).extract_decoded(decoded)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the single-video and the shard CLIs."""
+    parser.add_argument("--tsn-checkpoint", help="mmaction2 TSN checkpoint (.pth); random weights if absent")
+    parser.add_argument("--tsn-config", help="mmaction2 config of another 2D recognizer (built by mmaction2)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow full unpickling of checkpoints whose metadata needs it (runs code from the file)")
+    parser.add_argument("--wav2vec2", help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
+    parser.add_argument("--wav2vec2-layer", type=int, default=None, help="hidden state index (default: last)")
+    parser.add_argument("--random-wav2vec2-size", default="base", choices=["tiny", "tiny-layer", "base", "large"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")
+    parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--resize-short", type=int, default=None, help="short side before the crop (crop*256/224)")
+    parser.add_argument("--batch-frames", type=int, default=256, help="TSN batch, frames taken across videos")
+    parser.add_argument("--audio-batch", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="seed of random weights when no checkpoint is given")
+
+
+def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorSettings:
+    return ExtractorSettings(
+        tsn_checkpoint=args.tsn_checkpoint, tsn_config=args.tsn_config, trust_checkpoint=args.trust_checkpoint,
+        wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
+        device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
+        crop_size=args.crop_size, resize_short=args.resize_short, batch_frames=args.batch_frames,
+        audio_batch=args.audio_batch, workers=workers, seed=args.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wmmt.io import atomic_path
+
+    parser = argparse.ArgumentParser(prog="python -m extractors.extract", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video", required=True)
+    parser.add_argument("--out", required=True, help="output .npz")
+    add_model_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_args(args)
+        features = extract_video(args.video, settings)
+    except DecodeError as exc:
+        print(f"error: cannot decode {exc.path}: {exc.reason}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with atomic_path(args.out, suffix=".npz") as tmp:
+        np.savez(tmp, visual=features.visual, audio=features.audio, timestamps=features.timestamps,
+                 fps=np.float64(features.fps), audio_offset=np.float64(features.meta["audio_offset"]))
+    print(f"{args.out}: T={features.visual.shape[0]} visual {features.visual.shape[1]}-d, "
+          f"audio {features.audio.shape[1]}-d")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Extract one shard of the feature cache (the CLI the Snakemake features rule calls).
+
+    python -m extractors.shard --manifest M.jsonl --shard K --shard-size S --out DIR/shard-0000K
+        [--tsn-checkpoint C] [--tsn-config CFG] [--wav2vec2 DIR_OR_FILE] [--device cpu|cuda]
+        [--fp16] [--bf16] [--batch-frames N] [--workers W] [--strict] [--crop-size 224] [--fps 25]
+        [--trust-checkpoint]
+
+Shard K holds rows K*S .. (K+1)*S - 1 of the manifest sorted by video_id. A finished
+shard (one that opens and matches its index) is left alone; an unfinished or broken one
+is redone. An undecodable video goes into failures.json with its reason and the shard
+goes on; with --strict the first one stops the run (exit 2) naming the file and reason.
+``num_shards(manifest, shard_size)`` is importable without torch for the workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from extractors.cache import check_shard, num_shards, shard_rows  # noqa: F401  (num_shards is re-exported)
+
+log = logging.getLogger("extractors.shard")
+
+
+def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bool = False, strict: bool = False,
+                  progress: bool = True, force: bool = False) -> Path:
+    """Write shard ``shard`` to ``out``; returns ``out``. Raises DecodeError in strict mode."""
+    from tqdm import tqdm
+
+    from extractors.cache import ShardWriter
+    from extractors.decode import DecodeError, DecodeFailure
+    from extractors.extract import Extractor
+
+    out = Path(out)
+    if not force:
+        problem = check_shard(out)
+        if problem is None:
+            log.info("%s: already complete, skipped", out)
+            return out
+        if out.exists():
+            log.warning("%s: incomplete shard (%s): redoing it", out, problem)
+    rows = shard_rows(manifest, shard, shard_size)
+    extractor = Extractor(settings)
+    meta = extractor.meta
+    meta.update({"shard": shard, "shard_size": shard_size, "manifest": str(manifest), "cache_dtype":
+                 "float16" if fp16 else "float32"})
+    writer = ShardWriter(out, meta, fp16=fp16)
+    try:
+        videos = [(row["video_id"], row["path"]) for row in rows]
+        bar = tqdm(total=len(videos), desc=out.name, unit="video", disable=not progress, file=sys.stderr)
+        for result in extractor.iter_features(videos):
+            if isinstance(result, DecodeFailure):
+                if strict:
+                    raise DecodeError(result.path, result.reason)
+                log.warning("%s: %s: recorded in failures.json", result.path, result.reason)
+                writer.add_failure(result.video_id, result.path, result.reason)
+            else:
+                writer.add(result, path=result.meta["path"], audio_frames=result.meta["audio_frames"])
+            bar.update(1)
+        bar.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    log.info("%s: %d videos, %d failures", out, len(writer.entries), len(writer.failures))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from extractors.extract import add_model_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser(prog="python -m extractors.shard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", required=True, help="manifest.jsonl")
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--shard-size", type=int, required=True)
+    parser.add_argument("--out", required=True, help="the shard folder, e.g. features/shard-00003")
+    parser.add_argument("--fp16", action="store_true", help="store features as float16 (default float32)")
+    parser.add_argument("--workers", type=int, default=0, help="decoding processes (0: in this process)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first undecodable video")
+    parser.add_argument("--force", action="store_true", help="redo the shard even if it is complete")
+    parser.add_argument("--no-progress", action="store_true")
+    add_model_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from extractors.decode import DecodeError
+
+    try:
+        settings = settings_from_args(args, workers=args.workers)
+        extract_shard(args.manifest, args.shard, args.shard_size, args.out, settings, fp16=args.fp16,
+                      strict=args.strict, progress=not args.no_progress, force=args.force)
+    except DecodeError as exc:
+        print(f"error: cannot decode {exc.path}: {exc.reason} (--strict)", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""wav2vec 2.0: features of a clip do not change with padding or batching; loading paths; layers."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from extractors.audio import load_audio, wav2vec2_config
+from extractors.checkpoints import write_wav2vec2_folder
+
+
+def _clips(lengths, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [0.1 * torch.randn(n, generator=generator) for n in lengths]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("w2v")
+    return {size: write_wav2vec2_folder(root / size, size, seed=1) for size in ("tiny", "tiny-layer")}
+
+
+def test_frame_count_and_timing(folders):
+    audio = load_audio(folders["tiny"])
+    assert audio.hop == 320 and audio.receptive_field == 400
+    assert audio.hop_seconds == pytest.approx(0.02) and audio.centre_seconds == pytest.approx(0.0125)
+    (feats,) = audio(_clips([16000]))
+    assert feats.shape == (49, 32) and audio.num_frames(16000) == 49
+    assert feats.dtype == torch.float32 and torch.isfinite(feats).all()
+
+
+def test_group_norm_model_batches_only_equal_lengths(folders):
+    audio = load_audio(folders["tiny"], max_batch=8)
+    assert audio.identity["batching"] == "equal-length groups"
+    clips = _clips([8000, 12000, 8000, 9600])
+    together = audio(clips)
+    for clip, feats in zip(clips, together):
+        (alone,) = audio([clip])
+        assert feats.shape == alone.shape
+        assert torch.allclose(feats, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_group_norm_is_not_padding_invariant(folders):
+    # Why base models are not padded: zero padding changes the group-norm statistics.
+    audio = load_audio(folders["tiny"])
+    (clip,) = _clips([8000])
+    padded = torch.cat([clip, torch.zeros(4000)])
+    (alone,) = audio([clip])
+    with torch.inference_mode():
+        norm = (clip - clip.mean()) / torch.sqrt(clip.var(unbiased=False) + 1e-7)
+        batch = torch.cat([norm, torch.zeros(4000)])[None]
+        direct = audio.model(batch).last_hidden_state[0, : alone.shape[0]]
+    assert padded.numel() > clip.numel()
+    assert not torch.allclose(direct, alone, atol=1e-3)
+
+
+def test_layer_norm_model_padding_invariant(folders):
+    audio = load_audio(folders["tiny-layer"], max_batch=8)
+    assert audio.identity["batching"] == "pad+mask"
+    clips = _clips([8000, 12000, 6400, 16000], seed=2)
+    together = audio(clips)  # one padded batch with an attention mask
+    for clip, feats in zip(clips, together):
+        (alone,) = audio([clip])
+        assert feats.shape == alone.shape == (audio.num_frames(clip.numel()), 32)
+        assert torch.allclose(feats, alone, atol=1e-5, rtol=1e-4), (feats - alone).abs().max()
+
+
+def test_layer_choice(folders):
+    last = load_audio(folders["tiny"])
+    first = load_audio(folders["tiny"], layer=1)
+    clip = _clips([8000])
+    a, b = last(clip)[0], first(clip)[0]
+    assert a.shape == b.shape and not torch.allclose(a, b)
+    assert first.identity["layer"] == 1
+
+
+def test_sizes_and_dims():
+    assert wav2vec2_config("base").hidden_size == 768
+    large = wav2vec2_config("large")
+    assert large.hidden_size == 1024 and large.feat_extract_norm == "layer"
+    with pytest.raises(ValueError):
+        wav2vec2_config("huge")
+
+
+def test_random_weights_warn(caplog):
+    with caplog.at_level(logging.WARNING):
+        audio = load_audio(None, seed=4, random_size="tiny")
+    assert "RANDOM" in caplog.text and audio.identity["name"] == "random-weights(seed=4)"
+    assert audio.dim == 32
+
+
+def test_torchaudio_state_dict(tmp_path):
+    import torchaudio
+
+    # A base-shaped torchaudio model cut to one transformer layer keeps the test fast.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = torchaudio.models.wav2vec2_model(
+            extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
+            encoder_embed_dim=768, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=128,
+            encoder_pos_conv_groups=16, encoder_num_layers=1, encoder_num_heads=12, encoder_attention_dropout=0.0,
+            encoder_ff_interm_features=3072, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
+            encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None,
+        ).eval()
+    path = tmp_path / "w2v_torchaudio.pth"
+    torch.save(model.state_dict(), path)
+    audio = load_audio(path)
+    clip = _clips([8000])
+    (feats,) = audio(clip)
+    with torch.inference_mode():
+        norm = (clip[0] - clip[0].mean()) / torch.sqrt(clip[0].var(unbiased=False) + 1e-7)
+        expected, _ = model(norm[None])
+    assert feats.shape == (24, 768)
+    assert torch.allclose(feats, expected[0], atol=1e-5)
+
+
+def test_missing_source():
+    with pytest.raises(FileNotFoundError):
+        load_audio("/nonexistent/w2v")

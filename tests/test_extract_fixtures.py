@@ -1,0 +1,97 @@
+"""Tiny media fixtures for the extraction tests (H.264 + AAC 16 kHz clips, broken files), and their checks.
+
+The helpers are imported by the other ``test_extract_*`` modules.
+"""
+
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_clip(path, seconds: float = 1.0, fps: float = 25, size=(64, 48), sample_rate: int = 16000,
+              audio: bool = True, click_at: float = 0.5, seed: int = 0, faststart: bool = False) -> Path:
+    """Write an mp4: frames with a moving random texture, audio with a click at ``click_at`` seconds."""
+    import av
+
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    num_frames = round(seconds * fps)
+    width, height = size
+    texture = rng.integers(0, 256, (height, width * 2, 3), dtype=np.uint8)
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        vstream = container.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1001))
+        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+        vstream.options = {"preset": "ultrafast", "crf": "18"}
+        if audio:
+            astream = container.add_stream("aac", rate=sample_rate)
+            astream.layout = "mono"
+        for i in range(num_frames):
+            shift = (i * 2) % width
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, shift : shift + width]), format="rgb24")
+            for packet in vstream.encode(frame):
+                container.mux(packet)
+        for packet in vstream.encode():
+            container.mux(packet)
+        if audio:
+            total = int(seconds * sample_rate)
+            wave = (0.05 * rng.standard_normal(total)).astype(np.float32)
+            start = int(click_at * sample_rate)
+            wave[start : start + 80] = 0.9
+            for s in range(0, total, 1024):
+                frame = av.AudioFrame.from_ndarray(wave[None, s : s + 1024], format="flt", layout="mono")
+                frame.sample_rate, frame.pts = sample_rate, s
+                frame.time_base = fractions.Fraction(1, sample_rate)
+                for packet in astream.encode(frame):
+                    container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
+    return path
+
+
+def make_bad_files(folder) -> dict[str, Path]:
+    """The broken inputs every extractor must refuse with a reason."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bad = {}
+    bad["zero-byte"] = folder / "empty.mp4"
+    bad["zero-byte"].write_bytes(b"")
+    bad["text"] = folder / "notes.mp4"
+    bad["text"].write_text("this is not a video\n")
+    good = make_clip(folder / "whole.mp4", seconds=1.0)
+    data = good.read_bytes()
+    bad["truncated"] = folder / "truncated.mp4"
+    bad["truncated"].write_bytes(data[: len(data) // 2])
+    bad["no-audio"] = make_clip(folder / "silent.mp4", audio=False)
+    good.unlink()
+    return bad
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+def test_clip_has_both_streams(clip):
+    import av
+
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.streams.audio[0].rate == 16000
+        assert container.streams.video[0].frames == 25
+
+
+def test_bad_files_are_what_they_say(tmp_path):
+    import av
+
+    bad = make_bad_files(tmp_path)
+    assert bad["zero-byte"].stat().st_size == 0
+    with av.open(str(bad["no-audio"])) as container:
+        assert len(container.streams.audio) == 0 and len(container.streams.video) == 1
+    with pytest.raises(av.error.FFmpegError):
+        av.open(str(bad["truncated"])).close()
