@@ -45,8 +45,11 @@ def _load_json(path):
 
 def metrics_row(metrics: dict) -> tuple[list[float], list[float]]:
     """A metrics.json -> (mAP at 0.1..0.7, AR@20/10/5/2) in percent."""
-    ap = [100 * metrics["ap"][_key(metrics["ap"], t)] for t in AP_IOUS]
-    ar = [100 * metrics["ar"][_key(metrics["ar"], n)] for n in AR_NS]
+    def pct(value):  # null (no forged segment to find) stays undefined
+        return float("nan") if value is None else 100 * value
+
+    ap = [pct(metrics["ap"][_key(metrics["ap"], t)]) for t in AP_IOUS]
+    ar = [pct(metrics["ar"][_key(metrics["ar"], n)]) for n in AR_NS]
     return ap, ar
 
 
@@ -248,10 +251,7 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     parts.append("")
     rows = [("WMMT", f"ours ({dataset})", metrics_row(metrics)), ("WMMT", f"paper, {paper_title}", paper_row)]
     for subset, sub in sorted(metrics.get("subsets", {}).items()):
-        try:
-            rows.append((f"subset: {subset}", f"ours ({dataset})", metrics_row(sub)))
-        except KeyError:
-            continue
+        rows.append((f"subset: {subset}", f"ours ({dataset})", metrics_row(sub)))
     parts.append(markdown_table(rows))
     parts.append("AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
                  "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.")

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     python=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -21,6 +21,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -r requirements.txt
+    "$venv/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
     echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
