@@ -144,10 +144,12 @@ class VideoFeatureDataset(Dataset):
             raise DataError(f"video {video_id!r}: visual has {len(visual)} rows, audio {len(audio)}")
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         idx = frame_indices(length, self.max_frames, rng)
+        # All rows: a slice (no copy of an in-memory array); a subsample: fancy indexing.
+        rows = slice(0, length) if len(idx) == length else idx
         return {
             "video_id": video_id,
-            "visual": torch.from_numpy(np.asarray(visual[idx], dtype=np.float32)),  # (T, Dv)
-            "audio": torch.from_numpy(np.asarray(audio[idx], dtype=np.float32)),  # (T, Da)
+            "visual": torch.from_numpy(np.ascontiguousarray(visual[rows], dtype=np.float32)),  # (T, Dv)
+            "audio": torch.from_numpy(np.ascontiguousarray(audio[rows], dtype=np.float32)),  # (T, Da)
             "label": int(self.labels[index]),
         }
 

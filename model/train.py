@@ -256,11 +256,11 @@ def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
     plt.close(fig)
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device_type: str) -> tuple[int, int]:
+    """(rank, world size); joins the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("WMMT_DDP_BACKEND") != "gloo" else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -277,10 +277,10 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
     has the FeatureCache ``get`` API. Under torchrun every rank calls this function.
     """
     out_dir = Path(out_dir)
-    rank, world = _distributed()
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
+    rank, world = _distributed(dev.type)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(dev)
