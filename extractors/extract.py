@@ -70,11 +70,11 @@ def library_versions() -> dict:
 
     versions = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
                 "transformers": transformers.__version__, "decord": decord.__version__, "numpy": np.__version__}
-    try:
-        import mmaction
+    from importlib.metadata import PackageNotFoundError, version
 
-        versions["mmaction2"] = mmaction.__version__
-    except ImportError:  # pragma: no cover - mmaction2 is in requirements.txt
+    try:
+        versions["mmaction2"] = version("mmaction2")  # without importing it (slow, and unused on the fast path)
+    except PackageNotFoundError:  # pragma: no cover - mmaction2 is in requirements.txt
         pass
     return versions
 

@@ -192,12 +192,16 @@ def load_tsn(
     else:
         checkpoint = Path(checkpoint)
         state = load_checkpoint(checkpoint, map_location="cpu", trust=trust)
-        model = torchvision_tsn_resnet50()
+        with torch.device("meta"):  # every weight comes from the checkpoint: skip the random init
+            model = torchvision_tsn_resnet50()
         try:
             mapped = mmaction_to_torchvision(backbone_state_dict(state))
         except ValueError as exc:
             raise ValueError(f"{checkpoint}: {exc}") from exc
-        missing, unexpected = model.load_state_dict(mapped, strict=False)
+        for key in model.state_dict():
+            if key.endswith("num_batches_tracked") and key not in mapped:  # older checkpoints; unused in eval
+                mapped[key] = torch.zeros((), dtype=torch.long)
+        missing, unexpected = model.load_state_dict(mapped, strict=False, assign=True)
         if missing or unexpected:
             raise ValueError(
                 f"{checkpoint}: backbone is not a ResNet-50 (missing {missing[:4]}, unexpected {unexpected[:4]}); "
@@ -284,9 +288,13 @@ def load_mmaction(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        # PyTorch's default init at construction (seeded); mmaction2's init_weights() is not
+        # called because for some backbones it loads pretrained files.
         model = build_mmaction_model(config)
-        if hasattr(model, "init_weights") and checkpoint is None:
-            model.init_weights()
+    if getattr(model.backbone, "num_segments", None) not in (None, 1):
+        # TSM/TIN shift channels between the frames of a segment group: not a per-frame model.
+        raise ValueError(f"{type(model.backbone).__name__} mixes frames across a segment group "
+                         f"(num_segments={model.backbone.num_segments}); only per-frame 2D backbones are supported")
     if checkpoint is None:
         _warn_random("mmaction2 recognizer (visual)", seed)
         identity = {"name": f"random-weights(seed={seed})", "random_weights": True, "seed": seed}

@@ -114,3 +114,10 @@ def test_random_weights_warn_and_say_so(caplog, frames):
     assert a.identity["name"] == "random-weights(seed=5)" and a.identity["random_weights"] is True
     b = load_tsn(None, seed=5)
     assert torch.equal(a(frames[:1]), b(frames[:1]))  # seeded: repeatable
+
+
+def test_segment_mixing_backbones_are_refused():
+    config = {"type": "Recognizer2D", "backbone": {"type": "ResNetTSM", "depth": 18, "num_segments": 8,
+                                                   "pretrained": None}}
+    with pytest.raises(ValueError, match="num_segments=8"):
+        load_mmaction(config, None)

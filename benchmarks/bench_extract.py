@@ -1,0 +1,168 @@
+"""Feature-extraction throughput: end to end, the decode-only ceiling, and the models alone.
+
+    python benchmarks/bench_extract.py [--videos 'DIR/**/*.mp4' | --clips 16 --seconds 8]
+        [--device cpu|cuda] [--workers W] [--batch-frames N] [--bf16] [--crop-size 224]
+        [--tsn-checkpoint C --trust-checkpoint] [--wav2vec2 DIR] [--json OUT]
+
+On the same clips, in one run:
+
+1. decode-only: the same DataLoader (same workers, prefetch) with nothing consuming it:
+   the ceiling any extraction with these workers can reach;
+2. models-only: one clip's frames and audio already on the device, run through TSN (in
+   batches of ``batch-frames`` frames) and wav2vec 2.0 as many times as there are clips;
+3. end to end: ``Extractor.iter_features`` (decode workers -> device -> both models ->
+   pooling), i.e. what the shard CLI does minus writing.
+
+It prints videos/s of each and the ratio end-to-end / decode ceiling. Without
+``--videos`` it makes clips with the project's synthetic generator (224x224 H.264, AAC
+16 kHz, like the clips of REFERENCE section 7). The models are random-weight unless
+checkpoints are given; speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from extractors.decode import DecodeFailure, decode_loader, decode_video
+from extractors.extract import Extractor, ExtractorSettings
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_clips(folder: Path, count: int, seconds: float) -> list[str]:
+    subprocess.run(
+        [sys.executable, "-m", "extractors.synthetic", "--out", str(folder), "--num-videos", str(count),
+         "--min-duration", str(seconds), "--max-duration", str(seconds), "--seed", "0"],
+        check=True, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+    )
+    return sorted(str(p) for p in folder.rglob("*.mp4"))
+
+
+def bench_decode(videos, settings: ExtractorSettings, pin: bool) -> tuple[float, int]:
+    start = time.perf_counter()
+    frames = 0
+    for item in decode_loader(videos, settings.decode, workers=settings.workers, prefetch=settings.prefetch,
+                              pin_memory=pin):
+        if isinstance(item, DecodeFailure):
+            raise SystemExit(f"{item.path}: {item.reason}")
+        frames += item.num_frames
+    return time.perf_counter() - start, frames
+
+
+def bench_models(extractor: Extractor, path: str, count: int) -> float:
+    """Seconds to run both models on ``count`` copies of one clip already on the device."""
+    decoded = decode_video(path, extractor.settings.decode)
+    device = extractor.device
+    frames = decoded.frames.to(device)  # (T, H, W, 3) uint8
+    audio = decoded.audio.to(device)  # (N,)
+    batch = extractor.settings.batch_frames
+    # Frames of `count` videos, in batches taken across videos as the pipeline does.
+    total = frames.shape[0] * count
+    stream = frames.repeat((batch + frames.shape[0] - 1) // frames.shape[0], 1, 1, 1)[:batch]  # (B, H, W, 3)
+
+    def run_once() -> None:
+        done = 0
+        while done < total:
+            n = min(batch, total - done)
+            extractor.visual(stream[:n])
+            done += n
+        for k in range(0, count, extractor.settings.audio_batch):
+            extractor.audio([audio] * min(extractor.settings.audio_batch, count - k))
+
+    extractor.visual(stream)  # warm-up (cudnn autotune, lazy init)
+    extractor.audio([audio])
+    _sync(device)
+    start = time.perf_counter()
+    run_once()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def bench_end_to_end(extractor: Extractor, videos) -> float:
+    start = time.perf_counter()
+    for item in extractor.iter_features(videos):
+        if isinstance(item, DecodeFailure):
+            raise SystemExit(f"{item.path}: {item.reason}")
+    _sync(extractor.device)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", help="glob of mp4 files (default: generate synthetic clips)")
+    parser.add_argument("--clips", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch-frames", type=int, default=256)
+    parser.add_argument("--audio-batch", type=int, default=8)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--crop-size", type=int, default=224)
+    parser.add_argument("--tsn-checkpoint")
+    parser.add_argument("--trust-checkpoint", action="store_true")
+    parser.add_argument("--wav2vec2")
+    parser.add_argument("--random-wav2vec2-size", default="base")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads of the main process")
+    parser.add_argument("--json", help="also write the numbers here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.videos:
+            paths = sorted(glob.glob(args.videos, recursive=True))
+        else:
+            paths = make_clips(Path(tmp) / "clips", args.clips, args.seconds)
+        if not paths:
+            raise SystemExit("no videos")
+        videos = [(Path(p).name, p) for p in paths]
+        settings = ExtractorSettings(
+            tsn_checkpoint=args.tsn_checkpoint, trust_checkpoint=args.trust_checkpoint, wav2vec2=args.wav2vec2,
+            random_wav2vec2_size=args.random_wav2vec2_size, device=args.device, bf16=args.bf16,
+            crop_size=args.crop_size, batch_frames=args.batch_frames, audio_batch=args.audio_batch,
+            workers=args.workers,
+        )
+        extractor = Extractor(settings)
+        decode_s, frames = bench_decode(videos, settings, pin=extractor.device.type == "cuda")
+        models_s = bench_models(extractor, paths[0], len(videos))
+        e2e_s = bench_end_to_end(extractor, videos)
+
+    n = len(videos)
+    result = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} torch threads",
+        "device": torch.cuda.get_device_name() if extractor.device.type == "cuda" else "cpu",
+        "videos": n, "frames": frames, "workers": args.workers, "batch_frames": args.batch_frames,
+        "bf16": args.bf16, "crop_size": args.crop_size, "audio_model": extractor.audio.identity["model"],
+        "decode_videos_per_s": n / decode_s, "models_videos_per_s": n / models_s,
+        "end_to_end_videos_per_s": n / e2e_s,
+    }
+    result["end_to_end_over_decode"] = result["end_to_end_videos_per_s"] / result["decode_videos_per_s"]
+    print(f"{n} videos, {frames} frames ({frames / n:.0f} per video), device {result['device']}, "
+          f"workers {args.workers}, batch {args.batch_frames} frames, bf16 {args.bf16}, crop {args.crop_size}")
+    print(f"decode-only ceiling : {result['decode_videos_per_s']:8.2f} videos/s ({frames / decode_s:.0f} frames/s)")
+    print(f"models-only         : {result['models_videos_per_s']:8.2f} videos/s")
+    print(f"end to end          : {result['end_to_end_videos_per_s']:8.2f} videos/s")
+    print(f"end to end / decode : {result['end_to_end_over_decode']:8.1%}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
