@@ -961,6 +961,9 @@ def generate(
     # Metadata from an earlier run goes first: a run killed from here on leaves none.
     for name in metadata_files(fmt):
         (out_dir / name).unlink(missing_ok=True)
+    # Temporary files of a killed earlier run (atomic_path names them .<name>.<random>.tmp).
+    for stale in out_dir.glob("*/**/.*.mp4.*.tmp"):
+        stale.unlink(missing_ok=True)
 
     start = time.perf_counter()
     tasks = [(plan, str(out_dir), preset, check) for plan in plans]
@@ -984,6 +987,14 @@ def generate(
         if workers > 1:
             pool.shutdown(cancel_futures=True)
 
+    expected = {str(out_dir / plan.rel_path) for plan in plans}
+    extra = [p for p in out_dir.glob("*/**/*.mp4") if str(p) not in expected]
+    if extra and log is not None:
+        print(
+            f"warning: {len(extra)} mp4 files under {out_dir} are not part of this dataset "
+            f"(e.g. {extra[0]}); the metadata does not list them",
+            file=log,
+        )
     if fmt == "lavdf":
         path = out_dir / "metadata.json"
         write_json(path, [lavdf_record(p) for p in plans])

@@ -318,6 +318,12 @@ def test_failed_run_leaves_no_metadata(tmp_path, monkeypatch):
         S.generate(out, 6, SEED + 1, workers=1, min_duration=1.0, max_duration=1.2)
     assert not (out / "metadata.json").exists()  # the old metadata no longer describes the folder
     assert not [p for p in out.rglob("*.tmp*")]  # no half-written file left
+    # The temporary file of a run killed outright (no cleanup) is removed by the next run.
+    stale = out / "train" / ".000001.mp4.abc123.tmp"
+    stale.write_bytes(b"half")
+    monkeypatch.setattr(S, "_encode", real_encode)
+    S.generate(out, 4, SEED, workers=1, min_duration=1.0, max_duration=1.2)
+    assert not stale.exists() and (out / "metadata.json").exists()
 
 
 @pytest.mark.parametrize(
