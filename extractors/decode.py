@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 AUDIO_SAMPLE_RATE = 16000
+# wav2vec 2.0's CNN needs 400 samples (25 ms) for one output frame; shorter audio has no features.
+MIN_AUDIO_SAMPLES = 400
 
 
 class DecodeError(RuntimeError):
@@ -250,6 +252,8 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
     if samples.ndim != 2 or samples.shape[-1] == 0:
         raise DecodeError(path, "audio track has no samples")
     audio = np.ascontiguousarray(samples[0])  # (N,)
+    if audio.shape[0] < MIN_AUDIO_SAMPLES:
+        raise DecodeError(path, f"audio track too short ({audio.shape[0]} samples at 16 kHz, need {MIN_AUDIO_SAMPLES})")
 
     return DecodedVideo(
         video_id=video_id,

@@ -71,6 +71,7 @@ def test_resample_indices_nearest():
 
 @pytest.mark.parametrize("kind,reason", [
     ("zero-byte", "empty"), ("text", "not a readable"), ("truncated", "not a readable"), ("no-audio", "no audio"),
+    ("zero-frames", "no video stream"),  # FFmpeg drops a video track that never got a packet
 ])
 def test_bad_files_raise_with_reason(clips, kind, reason):
     path = clips["bad"][kind]
@@ -109,3 +110,10 @@ def test_settings_validation():
         DecodeSettings(crop_size=64, resize_short=32)
     with pytest.raises(ValueError):
         DecodeSettings(fps=0)
+
+
+def test_audio_shorter_than_one_wav2vec2_frame(tmp_path):
+    # PCM in Matroska: no AAC frame padding, so the track really is 320 samples long.
+    clip = make_clip(tmp_path / "blip.mkv", seconds=0.02, fps=100, click_at=0.0, audio_codec="pcm_s16le")
+    with pytest.raises(DecodeError, match="audio track too short"):
+        decode_video(clip, SETTINGS)
