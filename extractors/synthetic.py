@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmmt.io import atomic_path, write_json
+from wmmt.io import OutputError, atomic_path, write_json
 from wmmt.timebase import run_to_segment
 
 FPS = 25
@@ -454,8 +454,8 @@ def _upsample(track: np.ndarray, num_samples: int) -> np.ndarray:
     return track[..., lo] * (1 - w) + track[..., hi] * w
 
 
-def _synthesize(tracks: Tracks, voice: Voice, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Speech (S,) of the tracks, its voiced part scaled to RMS ``voice.level``; and the voiced mask (S,)."""
+def _synthesize(tracks: Tracks, voice: Voice, rng: np.random.Generator) -> np.ndarray:
+    """Speech waveform (S,) of the tracks, its voiced part scaled to RMS ``voice.level``."""
     num_samples = len(tracks) * CONTROL_STEP
     f0 = _upsample(tracks.f0, num_samples)  # (S,)
     phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi)  # (S,)
@@ -477,9 +477,9 @@ def _synthesize(tracks: Tracks, voice: Voice, rng: np.random.Generator) -> tuple
     white = rng.standard_normal(num_samples + 1)
     frication = np.diff(white) * _upsample(tracks.noise, num_samples)  # first difference: high-pass
     speech += voiced * voice.breath * white[:-1] * 2.0 + 0.5 * frication
-    mask = voiced > 0.2
+    mask = voiced > 0.2  # (S,) where the voice sounds: the level ignores pauses
     rms = np.sqrt(np.mean(speech[mask] ** 2)) if mask.any() else np.sqrt(np.mean(speech**2)) + 1e-9
-    return speech * (voice.level / rms), mask
+    return speech * (voice.level / rms)
 
 
 def _room_noise(rng: np.random.Generator, num_samples: int, level: float) -> np.ndarray:
@@ -687,7 +687,7 @@ class _Renderer:
 
         voice = _random_voice(voice_rng)
         tracks = _speech_tracks(voice_rng, voice, n)
-        speech, _ = _synthesize(tracks, voice, voice_rng)
+        speech = _synthesize(tracks, voice, voice_rng)
         audio = speech + _room_noise(voice_rng, num_samples, voice.floor)
         mouth_tracks = tracks
         self.visual_mask = np.zeros(num_frames, bool)
@@ -703,7 +703,7 @@ class _Renderer:
             if plan.modify_audio:
                 other = _other_voice(forgery_rng, voice)
                 new_tracks = _speech_tracks(forgery_rng, other, b - a, dense=True)
-                new_speech, _ = _synthesize(
+                new_speech = _synthesize(
                     new_tracks, replace(other, level=voice.level * forgery_rng.uniform(0.9, 1.1)), forgery_rng
                 )
                 floor = voice.floor * (
@@ -1086,20 +1086,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--min-duration {min_duration:g} is larger than --max-duration {max_duration:g}")
     if args.format == "avdeepfake1m" and num_videos < 2:
         parser.error("--format avdeepfake1m needs --num-videos >= 2 (one train and one val video)")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out}: exists and is not a folder")
     workers = args.workers or default_workers()
     start = time.perf_counter()
-    path = generate(
-        args.out,
-        num_videos,
-        args.seed,
-        fmt=args.format,
-        min_duration=min_duration,
-        max_duration=max_duration,
-        workers=workers,
-        preset=args.preset,
-        check=args.check,
-        log=sys.stderr,
-    )
+    try:
+        path = generate(
+            args.out,
+            num_videos,
+            args.seed,
+            fmt=args.format,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            workers=workers,
+            preset=args.preset,
+            check=args.check,
+            log=sys.stderr,
+        )
+    except (OSError, OutputError) as exc:  # unwritable folder, full disk: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     print(f"wrote {num_videos} clips and {path} in {elapsed:.1f} s ({num_videos / elapsed:.2f} clips/s)")
     return 0

@@ -347,6 +347,14 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys, argv, message):
     assert not (tmp_path / "metadata.json").exists()
 
 
+def test_cli_rejects_a_file_as_output_folder(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        S.main(["--out", str(target), "--num-videos", "2"])
+    assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+
+
 def test_cli_writes_dataset(tmp_path, capsys):
     assert (
         S.main(
