@@ -154,11 +154,11 @@ class AudioExtractor:
         return outputs
 
 
-def _warn_random(size: str, seed: int) -> None:
+def _warn_random(what: str, seed, why: str = "has NO weights") -> None:
     bar = "!" * 78
-    log.warning("\n%s\nWARNING: wav2vec 2.0 (audio) has NO weights: using a RANDOM %s model (seed=%d).\n"
-                "These features are meaningless for real data; the cache records random-weights(seed=%d).\n%s",
-                bar, size, seed, seed, bar)
+    log.warning("\n%s\nWARNING: wav2vec 2.0 (audio) %s: using a RANDOM %s model (seed=%s).\n"
+                "These features are meaningless for real data; the cache records random-weights(seed=%s).\n%s",
+                bar, why, what, seed, seed, bar)
 
 
 def _hf_folder_sha256(folder: Path) -> str:
@@ -224,6 +224,10 @@ def load_audio(
     """A wav2vec 2.0 extractor from a Hugging Face folder, a torchaudio state-dict file, or random weights."""
     from extractors.cache import sha256_file
 
+    if layer is not None and layer < 0:
+        if layer != -1:
+            raise ValueError(f"wav2vec2 layer {layer}: use -1 (the last hidden state) or an index >= 0")
+        layer = None  # -1 is the last hidden state
     if source is None:
         from transformers import Wav2Vec2Model
 
@@ -251,6 +255,12 @@ def load_audio(
         identity = {"name": f"wav2vec2-hf:{source.name}", "model": f"wav2vec2-hf-{config.hidden_size}",
                     "random_weights": False, "checkpoint": str(source.resolve()),
                     "sha256": _hf_folder_sha256(source)}
+        marker = getattr(config, "wmmt_random_weights", None)
+        if marker:  # written by extractors.checkpoints: the real format, random weights
+            _warn_random(f"{config.hidden_size}-d", marker.get("seed"),
+                         why=f"folder {source.name} holds random weights (made by extractors.checkpoints)")
+            identity.update({"random_weights": True, "seed": marker.get("seed"),
+                             "name": f"random-weights(seed={marker.get('seed')}):{source.name}"})
         return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
                               normalize, config.conv_kernel, config.conv_stride, max_batch)
     if source.is_file():

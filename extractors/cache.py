@@ -328,3 +328,82 @@ class FeatureCache:
             fps=float(entry["fps"]),
             meta=meta,
         )
+
+
+# ---------------------------------------------------------------- summary CLI
+
+# Settings that change the features; the others (device, workers, batch sizes) only change speed.
+_FEATURE_SETTINGS = ("fps", "crop_size", "resize_short", "wav2vec2_layer", "bf16")
+
+
+def _identity_key(meta: dict) -> dict:
+    settings = meta.get("settings", {})
+    return {
+        "visual": [meta.get("visual", {}).get(k) for k in ("name", "sha256")],
+        "audio": [meta.get("audio", {}).get(k) for k in ("name", "sha256", "layer")],
+        "settings": {k: settings.get(k) for k in _FEATURE_SETTINGS},
+        "cache_dtype": meta.get("cache_dtype"),
+    }
+
+
+def summarize(root) -> dict:
+    """One JSON-able summary of a cache: counts, failures, and the extractor identity of its shards.
+
+    Raises ValueError if a shard is incomplete or if shards were made by different extractors
+    (features of two models in one cache would be silently mixed in training).
+    """
+    root = Path(root)
+    cache = FeatureCache(root)
+    if cache.skipped:
+        raise ValueError(f"{root}: incomplete shards: " + "; ".join(f"{k}: {v}" for k, v in cache.skipped.items()))
+    shards = sorted(p for p in root.glob(f"{SHARD_PREFIX}*") if p.is_dir())
+    if not shards:
+        raise ValueError(f"{root}: no shards")
+    metas = {shard.name: cache.shard_meta(shard) for shard in shards}
+    first_name, first = next(iter(metas.items()))
+    for name, meta in metas.items():
+        if _identity_key(meta) != _identity_key(first):
+            raise ValueError(f"{root}: {name} was made by another extractor than {first_name}: "
+                             f"{_identity_key(meta)} vs {_identity_key(first)}")
+    indexes = [_read_json(shard / "index.json") for shard in shards]
+    extractor = {k: first.get(k) for k in ("visual", "audio", "settings", "versions", "cache_dtype")}
+    extractor["random_weights"] = {part: bool((first.get(part) or {}).get("random_weights")) for part in
+                                   ("visual", "audio")}
+    return {
+        "root": str(root),
+        "shards": [shard.name for shard in shards],
+        "videos": len(cache),
+        "rows": sum(index["rows"] for index in indexes),
+        "visual_dim": indexes[0]["visual_dim"],
+        "audio_dim": indexes[0]["audio_dim"],
+        "failures": cache.failures(),
+        "extractor": extractor,
+    }
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    from wmmt.io import write_json
+
+    parser = argparse.ArgumentParser(prog="python -m extractors.cache",
+                                     description="Check a feature cache and write its summary.")
+    parser.add_argument("--summary", required=True, help="the cache folder (holding shard-*/)")
+    parser.add_argument("--out", required=True, help="summary JSON to write")
+    args = parser.parse_args(argv)
+    try:
+        summary = summarize(args.summary)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_json(args.out, summary)
+    random_parts = [k for k, v in summary["extractor"]["random_weights"].items() if v]
+    print(f"{args.summary}: {summary['videos']} videos in {len(summary['shards'])} shards, "
+          f"{len(summary['failures'])} failures" + (f"; RANDOM weights: {', '.join(random_parts)}"
+                                                      if random_parts else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

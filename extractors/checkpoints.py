@@ -10,9 +10,10 @@
 * ``--wav2vec2``: a Hugging Face ``Wav2Vec2Model.save_pretrained`` folder with its
   ``preprocessor_config.json``.
 
-The weights are random (seeded): features from them mean nothing, and the extractors
-still record the checkpoint's sha256, not "random-weights", because the loading path is
-the real one. Their names say "random" so nobody mistakes them for trained weights.
+The weights are random (seeded): features from them mean nothing. Both files carry a
+``wmmt_random_weights`` marker (TSN ``meta``, wav2vec2 ``config.json``) so the extractors
+warn and label every cache made from them ``random-weights(seed=S):<file>``, beside the
+checkpoint's path and sha256, while running the real loading code.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def write_tsn_checkpoint(path, seed: int = 0, plain_meta: bool = False, num_clas
         "epoch": 0, "iter": 0, "seed": seed, "experiment_name": f"tsn_r50_random_seed{seed}",
         "time": time.strftime("%Y%m%d_%H%M%S"), "mmengine_version": mmengine.__version__,
         "cfg": f"model = {tsn_model_config(num_classes)!r}\n", "dataset_meta": {"note": "random weights"},
+        # Read by the extractors: features from this file are labelled random-weights in every cache.
+        "wmmt_random_weights": {"seed": seed},
     }
     checkpoint = {"meta": meta, "state_dict": random_tsn_state_dict(seed, num_classes)}
     if not plain_meta:
@@ -92,6 +95,7 @@ def write_wav2vec2_folder(out_dir, size: str = "tiny", seed: int = 0) -> Path:
     from extractors.audio import wav2vec2_config
 
     config = wav2vec2_config(size)
+    config.wmmt_random_weights = {"seed": seed}  # saved in config.json; the extractor labels its features
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Wav2Vec2Model(config)

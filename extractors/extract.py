@@ -58,6 +58,22 @@ class ExtractorSettings:
     prefetch: int = 2
     seed: int = 0
 
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ExtractorSettings:
+        """Settings from a dict (a config's ``extraction`` section, a model checkpoint's record).
+
+        Keys that are not settings (e.g. the workflow's shard_size) are ignored, and logged.
+        """
+        known = set(cls.fields())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            log.debug("extraction settings: ignoring keys that are not extractor settings: %s", unknown)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
     @property
     def decode(self) -> DecodeSettings:
         return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short)
@@ -246,7 +262,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of checkpoints whose metadata needs it (runs code from the file)")
     parser.add_argument("--wav2vec2", help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
-    parser.add_argument("--wav2vec2-layer", type=int, default=None, help="hidden state index (default: last)")
+    parser.add_argument("--wav2vec2-layer", type=int, default=None,
+                        help="hidden state index; -1 or absent: the last hidden state")
     parser.add_argument("--random-wav2vec2-size", default="base", choices=["tiny", "tiny-layer", "base", "large"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")

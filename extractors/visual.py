@@ -151,16 +151,12 @@ class VisualExtractor:
         return feat.float()
 
 
-def _warn_random(what: str, seed: int) -> None:
+def _warn_random(what: str, seed: int, why: str = "has NO checkpoint") -> None:
     bar = "!" * 78
     log.warning(
-        "\n%s\nWARNING: %s has NO checkpoint: using RANDOM weights (seed=%d).\n"
-        "These features are meaningless for real data; the cache records random-weights(seed=%d).\n%s",
-        bar,
-        what,
-        seed,
-        seed,
-        bar,
+        "\n%s\nWARNING: %s %s: using RANDOM weights (seed=%s).\n"
+        "These features are meaningless for real data; the cache records random-weights(seed=%s).\n%s",
+        bar, what, why, seed, seed, bar,
     )
 
 
@@ -215,6 +211,12 @@ def load_tsn(
             "checkpoint": str(checkpoint.resolve()),
             "sha256": sha256_file(checkpoint),
         }
+        marker = (state.get("meta") or {}).get("wmmt_random_weights") if isinstance(state, Mapping) else None
+        if marker:  # written by extractors.checkpoints: the real format, random weights
+            _warn_random("TSN ResNet-50 (visual)", marker.get("seed"),
+                         why=f"checkpoint {checkpoint.name} holds random weights (made by extractors.checkpoints)")
+            identity.update({"random_weights": True, "seed": marker.get("seed"),
+                             "name": f"random-weights(seed={marker.get('seed')}):{checkpoint.name}"})
     identity.update({"bf16": bf16, "channels_last": channels_last})
     return VisualExtractor(model, identity, device=device, bf16=bf16, channels_last=channels_last)
 

@@ -119,3 +119,16 @@ def test_torchaudio_state_dict(tmp_path):
 def test_missing_source():
     with pytest.raises(FileNotFoundError):
         load_audio("/nonexistent/w2v")
+
+
+def test_layer_minus_one_is_the_last_hidden_state(folders):
+    clip = _clips([8000])
+    assert torch.equal(load_audio(folders["tiny"], layer=-1)(clip)[0], load_audio(folders["tiny"])(clip)[0])
+    with pytest.raises(ValueError):
+        load_audio(folders["tiny"], layer=-2)
+
+
+def test_random_weight_folder_is_labelled(folders):
+    audio = load_audio(folders["tiny"])
+    assert audio.identity["random_weights"] is True and audio.identity["seed"] == 1
+    assert len(audio.identity["sha256"]) == 64

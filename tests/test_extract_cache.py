@@ -126,3 +126,35 @@ def test_shards_from_manifest_are_stable(tmp_path):
     (tmp_path / "dup.jsonl").write_text(manifest.read_text() + json.dumps({"video_id": ids[0], "path": "/"}) + "\n")
     with pytest.raises(ValueError, match="duplicate"):
         num_shards(tmp_path / "dup.jsonl", 2)
+
+
+def _meta(sha: str) -> dict:
+    return {"visual": {"name": "tsn", "sha256": sha, "random_weights": False},
+            "audio": {"name": "random-weights(seed=0)", "sha256": None, "layer": None, "random_weights": True},
+            "settings": {"fps": 25.0, "crop_size": 64, "device": "cpu"}, "cache_dtype": "float32"}
+
+
+def test_summary_cli(tmp_path, videos):
+    from extractors.cache import main
+
+    write_shard(tmp_path / "f" / shard_name(0), videos[:2], [{"video_id": "x", "path": "/x", "reason": "empty"}],
+                meta=_meta("aa"))
+    write_shard(tmp_path / "f" / shard_name(1), videos[2:], meta=dict(_meta("aa"), settings={
+        "fps": 25.0, "crop_size": 64, "device": "cuda"}))  # another device: same features
+    assert main(["--summary", str(tmp_path / "f"), "--out", str(tmp_path / "s.json")]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["videos"] == 3 and summary["rows"] == 15 and summary["shards"] == ["shard-00000", "shard-00001"]
+    assert summary["failures"][0]["reason"] == "empty"
+    assert summary["extractor"]["random_weights"] == {"visual": False, "audio": True}
+
+
+def test_summary_refuses_mixed_extractors_and_incomplete_shards(tmp_path, videos, capsys):
+    from extractors.cache import main
+
+    write_shard(tmp_path / shard_name(0), videos[:2], meta=_meta("aa"))
+    write_shard(tmp_path / shard_name(1), videos[2:], meta=_meta("bb"))
+    assert main(["--summary", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
+    assert "another extractor" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
+    (tmp_path / shard_name(1) / "visual.npy").unlink()
+    assert main(["--summary", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
+    assert "incomplete" in capsys.readouterr().err

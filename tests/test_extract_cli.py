@@ -52,7 +52,8 @@ def test_shard_records_failures_and_goes_on(setup, caplog):
         assert features.visual.shape == (25 + 5 * i, 2048) and features.audio.shape == (25 + 5 * i, 32)
         assert np.isfinite(features.visual).all() and np.isfinite(features.audio).all()
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["visual"]["random_weights"] is False and len(meta["visual"]["sha256"]) == 64
+    assert meta["visual"]["random_weights"] is True and len(meta["visual"]["sha256"]) == 64
+    assert meta["audio"]["name"] == "random-weights(seed=1):w2v_tiny" and meta["random_weights"] is True
     assert meta["audio"]["checkpoint"] == str(setup["w2v"].resolve())
     assert meta["settings"]["crop_size"] == 32 and "torch" in meta["versions"]
 

@@ -97,7 +97,18 @@ def test_checkpoint_with_numpy_meta_needs_trust(checkpoint, tmp_path):
         load_tsn(checkpoint, trust=False)
     plain = write_tsn_checkpoint(tmp_path / "plain.pth", seed=3, plain_meta=True)
     loaded = load_tsn(plain, trust=False)
-    assert loaded.identity["random_weights"] is False and len(loaded.identity["sha256"]) == 64
+    assert len(loaded.identity["sha256"]) == 64
+    # Our writer marks its files: features from them are labelled random even through the real loader.
+    assert loaded.identity["random_weights"] is True and loaded.identity["name"] == "random-weights(seed=3):plain.pth"
+
+
+def test_real_checkpoint_is_not_labelled_random(tmp_path):
+    from extractors.checkpoints import random_tsn_state_dict
+
+    path = tmp_path / "trained.pth"
+    torch.save({"meta": {"epoch": 100}, "state_dict": random_tsn_state_dict(seed=1)}, path)
+    loaded = load_tsn(path)
+    assert loaded.identity["random_weights"] is False and loaded.identity["name"].startswith("mmaction2-tsn-r50")
 
 
 def test_wrong_checkpoint_is_refused(tmp_path):
