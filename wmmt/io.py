@@ -11,6 +11,12 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class OutputError(RuntimeError):
     """An output could not be written (unwritable folder, disk full, ...)."""
 
@@ -37,6 +43,7 @@ def atomic_path(path, suffix: str = ""):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     except OSError as exc:
         raise _explain(path, exc) from exc
     tmp = Path(tmp)
@@ -58,6 +65,7 @@ def atomic_dir(path):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise _explain(path, exc) from exc
     try:

@@ -5,6 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
+# Rules run `python -m <package>` from the working directory (--directory): make the
+# project's packages importable there, locally and on cluster nodes alike.
+shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; ")
+
 from wmmt.config import validate_config  # noqa: E402
 from model.variants import PAPER_TABLES  # noqa: E402
 

@@ -27,10 +27,14 @@ rule extract_shard:
 rule features:
     input:
         shards=shard_dirs,
+        manifest="results/{dataset}/manifest.jsonl",
     output:
         summary="results/{dataset}/features/summary.json",
     conda:
         "../../environment.yml"
+    params:
+        size=EXTRACTION["shard_size"],
+        generated="--generated-checkpoints" if "random_checkpoints" in EXTRACTION else "",
     log:
         "logs/{dataset}/features_summary.log",
     threads: 1
@@ -38,5 +42,6 @@ rule features:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m extractors.cache --summary results/{wildcards.dataset}/features "
+        "python -m extractors.summary --features results/{wildcards.dataset}/features "
+        "--manifest {input.manifest} --shard-size {params.size} {params.generated} "
         "--out {output.summary} > {log} 2>&1"
