@@ -346,11 +346,13 @@ def _identity_key(meta: dict) -> dict:
     }
 
 
-def summarize(root) -> dict:
+def summarize(root, manifest=None, shard_size: int | None = None) -> dict:
     """One JSON-able summary of a cache: counts, failures, and the extractor identity of its shards.
 
     Raises ValueError if a shard is incomplete or if shards were made by different extractors
-    (features of two models in one cache would be silently mixed in training).
+    (features of two models in one cache would be silently mixed in training). Given the
+    manifest and shard size, also if a shard is missing or a video of the manifest is neither
+    in the cache nor in a failure list, so training never starts on a partial cache.
     """
     root = Path(root)
     cache = FeatureCache(root)
@@ -359,6 +361,14 @@ def summarize(root) -> dict:
     shards = sorted(p for p in root.glob(f"{SHARD_PREFIX}*") if p.is_dir())
     if not shards:
         raise ValueError(f"{root}: no shards")
+    if manifest is not None:
+        expected = {shard_name(k) for k in range(num_shards(manifest, shard_size))}
+        missing_shards = sorted(expected - {p.name for p in shards})
+        accounted = set(cache.video_ids()) | {f["video_id"] for f in cache.failures()}
+        missing = sorted({row["video_id"] for row in read_manifest(manifest)} - accounted)
+        if missing_shards or missing:
+            raise ValueError(f"{root}: feature cache incomplete: shard(s) {missing_shards[:5]} missing, "
+                             f"{len(missing)} video(s) neither extracted nor recorded as failed {missing[:5]}")
     metas = {shard.name: cache.shard_meta(shard) for shard in shards}
     first_name, first = next(iter(metas.items()))
     for name, meta in metas.items():
@@ -390,10 +400,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extractors.cache",
                                      description="Check a feature cache and write its summary.")
     parser.add_argument("--summary", required=True, help="the cache folder (holding shard-*/)")
+    parser.add_argument("--manifest", help="check that every shard and video of this manifest is there")
+    parser.add_argument("--shard-size", type=int, help="shard size the manifest was split with")
     parser.add_argument("--out", required=True, help="summary JSON to write")
     args = parser.parse_args(argv)
+    if (args.manifest is None) != (args.shard_size is None):
+        parser.error("--manifest and --shard-size go together")
     try:
-        summary = summarize(args.summary)
+        summary = summarize(args.summary, args.manifest, args.shard_size)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -34,7 +34,6 @@ rule features:
         "../../environment.yml"
     params:
         size=EXTRACTION["shard_size"],
-        generated="--generated-checkpoints" if "random_checkpoints" in EXTRACTION else "",
     log:
         "logs/{dataset}/features_summary.log",
     threads: 1
@@ -42,6 +41,5 @@ rule features:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m extractors.summary --features results/{wildcards.dataset}/features "
-        "--manifest {input.manifest} --shard-size {params.size} {params.generated} "
-        "--out {output.summary} > {log} 2>&1"
+        "python -m extractors.cache --summary results/{wildcards.dataset}/features "
+        "--manifest {input.manifest} --shard-size {params.size} --out {output.summary} > {log} 2>&1"
