@@ -21,7 +21,7 @@ DEVIATION_FNS = ("l1", "l2", "cosine", "kl", "mse")
 DEVIATION_OBJECTIVES = ("a", "v", "m", "a+v", "a+v+m")
 TPPA_NORMS = ("sigmoid", "softmax", "mean", "none")
 AGGREGATIONS = ("topk", "mean")
-SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss")
+SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss", "dev_ap")
 
 
 def _check_type(cls_name: str, name: str, value, annotation) -> object:
@@ -157,7 +157,7 @@ class TrainConfig(_DictMixin):
     seed: int = 3407
     max_frames: int | None = 512  # longer training videos are subsampled (one random frame per bin)
     num_workers: int = 2
-    select_metric: str = "dev_acc"  # model selection on the dev split
+    select_metric: str = "dev_acc"  # model selection on the dev split ("dev_ap" reads the DEV segments)
     bf16: bool = True  # autocast on CUDA only; CPU runs in float32
     grad_clip: float | None = None
     eval_batch_size: int = 32

@@ -56,6 +56,34 @@ def read_training_manifest(path) -> pd.DataFrame:
     return training_records(pd.DataFrame(rows, columns=list(TRAINING_COLUMNS)), source=str(path))
 
 
+def read_dev_ground_truth(path) -> dict[str, list[list[float]]]:
+    """Forged segments of the DEV videos only, for model selection by dev AP (``select_metric: dev_ap``).
+
+    The one reader of a segment column in the training code: rows of other splits are
+    skipped before their segments are looked at, so training records stay video-level.
+    """
+    path = Path(path)
+    truth: dict[str, list[list[float]]] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{line_no}: not valid JSON: {exc}") from exc
+                if record.get("split") != "dev":
+                    continue
+                periods = record.get("fake_periods")
+                if not isinstance(periods, list):
+                    raise DataError(f"{path}:{line_no}: dev video {record.get('video_id')!r} lacks fake_periods")
+                truth[record["video_id"]] = [[float(s), float(e)] for s, e in periods]
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: manifest not found") from exc
+    return truth
+
+
 def training_records(manifest: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
     """The (video_id, split, label) columns of a manifest table, checked; other columns are dropped."""
     missing = [c for c in TRAINING_COLUMNS if c not in manifest.columns]
@@ -151,6 +179,7 @@ class VideoFeatureDataset(Dataset):
             "visual": torch.from_numpy(np.ascontiguousarray(visual[rows], dtype=np.float32)),  # (T, Dv)
             "audio": torch.from_numpy(np.ascontiguousarray(audio[rows], dtype=np.float32)),  # (T, Da)
             "label": int(self.labels[index]),
+            "fps": float(getattr(feats, "fps", 25.0)),
         }
 
 
@@ -176,6 +205,7 @@ def collate(items: list[dict]) -> dict:
         "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "lengths": lengths,
         "video_ids": [it["video_id"] for it in items],
+        "fps": [it.get("fps", 25.0) for it in items],
     }
 
 

@@ -40,6 +40,7 @@ from model.data import (
     DataError,
     VideoFeatureDataset,
     make_loader,
+    read_dev_ground_truth,
     read_training_manifest,
     seed_everything,
     steps_per_epoch,
@@ -47,11 +48,13 @@ from model.data import (
 )
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
-from model.wmmt import WMMT
+from model.wmmt import WMMT, select_expert
 from wmmt.io import atomic_path, load_checkpoint, write_json
 
 CHECKPOINT_FORMAT = "wmmt-checkpoint-v1"
-LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss"]
+LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss",
+              "dev_ap"]
+DEV_AP_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the paper's thresholds; dev_ap is their mean
 # Train-config keys that may change between a run and its resumption without changing the weights path.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_workers", "eval_batch_size"}
 
@@ -157,15 +160,36 @@ def _autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
+def _expert_proposals(outputs, batch) -> dict[str, list]:
+    """Segments of the modality-aware expert per video, as model.predict makes them (videos judged
+    genuine keep their proposals with scores scaled by P(fake))."""
+    from model.proposals import proposals_from_scores
+
+    video_class, fake_score, class_probs = select_expert(outputs)
+    lengths = outputs.mask.sum(dim=1).tolist()
+    result = {}
+    for i, vid in enumerate(batch["video_ids"]):
+        props = proposals_from_scores(fake_score[i, : int(lengths[i])].cpu().numpy(), batch["fps"][i])
+        if int(video_class[i]) == 0:
+            p_fake = float(1.0 - class_probs[i, 0])
+            props = [[score * p_fake, start, end] for score, start, end in props]
+        result[vid] = props
+    return result
+
+
 @torch.no_grad()
-def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False) -> dict[str, float]:
-    """Dev metrics without any segment labels: dev_acc (4-class for multitask models, binary for
-    single-task ones), dev_auc (video-level real-vs-fake AUC) and dev_loss (Eq. 15)."""
+def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
+             ground_truth: dict[str, list] | None = None) -> dict[str, float]:
+    """Dev metrics: dev_acc (4-class for multitask models, binary for single-task ones), dev_auc
+    (video-level real-vs-fake AUC) and dev_loss (Eq. 15) need video labels only; with the dev
+    videos' ``ground_truth`` segments also dev_ap, the mean AP over IoU 0.1..0.7 of the
+    expert-selected proposals (needs model.proposals and evaluation.metrics)."""
     cfg = model.cfg
     was_training = model.training
     model.eval()
     correct = total = 0
     losses, scores, fakes = [], [], []
+    predictions: dict[str, list] = {}
     for batch in loader:
         visual = batch["visual"].to(device, non_blocking=True)
         audio = batch["audio"].to(device, non_blocking=True)
@@ -187,15 +211,23 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False) -> d
         total += len(labels)
         scores.append((1.0 - probs[:, 0]).cpu().numpy())
         fakes.append(psi(labels).cpu().numpy())
+        if ground_truth is not None:
+            predictions.update(_expert_proposals(out, batch))
     if was_training:
         model.train()
     if total == 0:
         return {}
-    return {
+    metrics = {
         "dev_acc": correct / total,
         "dev_auc": _auc(np.concatenate(scores), np.concatenate(fakes).astype(int)),
         "dev_loss": sum(losses) / total,
     }
+    if ground_truth is not None:
+        from evaluation.metrics import ap_at_iou
+
+        truth = {vid: ground_truth.get(vid, []) for vid in predictions}
+        metrics["dev_ap"] = float(np.mean(list(ap_at_iou(predictions, truth, DEV_AP_IOUS).values())))
+    return metrics
 
 
 def _better(metric: str, value: float | None, best: float | None) -> bool:
@@ -240,7 +272,7 @@ def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
     ax_loss.set_ylabel("training loss")
     if ax_loss.lines:
         ax_loss.legend()
-    for name in ("dev_acc", "dev_auc", "dev_loss"):
+    for name in ("dev_acc", "dev_auc", "dev_loss", "dev_ap"):
         pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
         if pts:
             ax_dev.plot(*zip(*pts), marker="o", label=name + (" (selection)" if name == metric else ""))
@@ -270,12 +302,15 @@ def _distributed(device_type: str) -> tuple[int, int]:
 
 def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_dir, *, variant: str = "default",
           device: str | None = None, require_resume: bool = False, data_info: dict | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, dev_ground_truth: dict[str, list] | None = None) -> dict:
     """Train (or resume) a WMMT run in ``out_dir``; returns a summary dict.
 
     ``manifest`` is a manifest DataFrame (only video_id, split, label are kept); ``cache``
-    has the FeatureCache ``get`` API. Under torchrun every rank calls this function.
+    has the FeatureCache ``get`` API. ``dev_ground_truth`` ({dev video_id: [[start_s, end_s], ...]})
+    is needed only for ``select_metric: dev_ap``. Under torchrun every rank calls this function.
     """
+    if train_cfg.select_metric == "dev_ap" and dev_ground_truth is None:
+        raise ValueError("select_metric dev_ap needs the dev videos' segments (dev_ground_truth)")
     out_dir = Path(out_dir)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -343,7 +378,7 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
         if rank == 0:
             dev_loader = make_loader(dev_ds, train_cfg.eval_batch_size, seed=train_cfg.seed, shuffle=False,
                                      num_workers=train_cfg.num_workers, drop_last=False)
-            metrics = evaluate(model, dev_loader, dev, train_cfg.bf16) if len(dev_ds) else {}
+            metrics = evaluate(model, dev_loader, dev, train_cfg.bf16, dev_ground_truth) if len(dev_ds) else {}
             if log_rows and log_rows[-1]["step"] == step:
                 log_rows[-1].update(metrics)
             else:
@@ -445,9 +480,11 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"cannot import extractors.cache.FeatureCache: {exc}") from exc
         cache = FeatureCache(args.features)
         data_info = {"manifest": str(Path(args.manifest).resolve()), "features": str(Path(args.features).resolve())}
+        # Only model selection by dev AP reads segments, and only those of the dev split.
+        dev_truth = read_dev_ground_truth(args.manifest) if train_cfg.select_metric == "dev_ap" else None
         summary = train(model_cfg, train_cfg, manifest, cache, args.out, variant=args.variant or "default",
                         device=args.device, require_resume=args.resume, data_info=data_info,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, dev_ground_truth=dev_truth)
     except (ValueError, FileNotFoundError, DataError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
