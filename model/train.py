@@ -491,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    print(json.dumps(summary))
+    if summary["rank"] == 0:
+        print(json.dumps(summary))
     return 0
 
 
