@@ -81,6 +81,7 @@ def aggregate(fas: torch.Tensor, mask: torch.Tensor, method: str, topk_ratio: fl
     the k = max(1, floor(ratio * length)) largest valid frames (the predecessor), with k from
     each video's own length so padding never changes it.
     """
+    fas = fas.float()  # under bf16 autocast, sum in float32
     valid = mask.unsqueeze(-1)  # (B, T, 1)
     lengths = mask.sum(dim=1).clamp(min=1)  # (B,)
     if method == "mean":
