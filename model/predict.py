@@ -233,7 +233,7 @@ def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
 def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
     from extractors.extract import DecodeError, ExtractorSettings, extract_video
 
-    settings = dict(ckpt.get("extraction") or {})
+    settings = dict(ckpt.get("data", {}).get("extraction") or {})
     if config:
         settings.update({k: v for k, v in config.get("extraction", {}).items() if k in ExtractorSettings.fields()})
     for key in ("tsn_checkpoint", "wav2vec2"):

@@ -457,6 +457,22 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
     return summary
 
 
+def check_feature_dims(cache, model_cfg: WMMTConfig, where) -> dict:
+    """Fail before training if the cached features do not fit the model config; return the
+    extractor settings of the cache, which the checkpoint keeps so that a single raw video
+    can later be extracted exactly as the training videos were."""
+    ids = cache.video_ids()
+    if not ids:
+        raise DataError(f"{where}: the feature cache holds no video")
+    first = cache.get(ids[0])
+    dims = (first.visual.shape[1], first.audio.shape[1])
+    if (model_cfg.visual_dim, model_cfg.audio_dim) != dims:
+        raise ValueError(f"{where}: features are {dims[0]}-d visual and {dims[1]}-d audio, but the model config "
+                         f"says visual_dim {model_cfg.visual_dim}, audio_dim {model_cfg.audio_dim}; "
+                         "set model: visual_dim / audio_dim to match the extractors")
+    return dict(first.meta.get("extractor", {}).get("settings", {}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="workflow config YAML (model:, train:, variants:)")
@@ -479,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             raise RuntimeError(f"cannot import extractors.cache.FeatureCache: {exc}") from exc
         cache = FeatureCache(args.features)
-        data_info = {"manifest": str(Path(args.manifest).resolve()), "features": str(Path(args.features).resolve())}
+        data_info = {"manifest": str(Path(args.manifest).resolve()), "features": str(Path(args.features).resolve()),
+                     "extraction": check_feature_dims(cache, model_cfg, args.features)}
         # Only model selection by dev AP reads segments, and only those of the dev split.
         dev_truth = read_dev_ground_truth(args.manifest) if train_cfg.select_metric == "dev_ap" else None
         summary = train(model_cfg, train_cfg, manifest, cache, args.out, variant=args.variant or "default",
