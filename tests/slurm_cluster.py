@@ -17,8 +17,9 @@ Everything is private to `root`: munged listens on its own socket (not
 earlier run (same `root`) are found by their pid files and ended before a new
 start. `stop()` runs `scontrol shutdown` and ends munged by its pid file.
 The ports and /etc/slurm/slurm.conf allow one such cluster per machine: a lock
-file (`<root>.lock`, held from start to stop) makes a second test process wait
-for the first one instead of tearing its cluster down.
+file (/tmp/wmmt-slurm-cluster.lock, held from start to stop) makes a second test
+process wait for the first one instead of tearing its cluster down; whoever holds
+it also ends a leftover cluster of another root (found through the conf link).
 
 Every failure to get a working cluster raises `SlurmUnavailable` with the
 reason, so a test can skip with a clear message. Clients (sbatch, squeue,
@@ -48,6 +49,8 @@ CTLD_PORT = 16817
 SLURMD_PORT = 16818
 NODE_NAME = "wmmtnode"
 FAKE_GPU_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+# One test cluster per machine (fixed ports, /etc/slurm/slurm.conf): one lock for all roots.
+LOCK_PATH = Path("/tmp/wmmt-slurm-cluster.lock")
 
 
 class SlurmUnavailable(RuntimeError):
@@ -173,7 +176,7 @@ class SlurmCluster:
         self.ctld_pid = self.root / "run" / "slurmctld.pid"
         self.slurmd_pid = self.root / "run" / "slurmd.pid"
         self.jobcomp = self.root / "log" / "jobcomp.txt"
-        self.lock_path = self.root.with_name(self.root.name + ".lock")
+        self.lock_path = LOCK_PATH
         self._lock = None
         self.started = False
 
@@ -210,16 +213,17 @@ class SlurmCluster:
         """Install if needed, take the lock, clean leftovers, start the daemons, wait for the node."""
         if os.geteuid() != 0:
             raise SlurmUnavailable("starting slurmctld/slurmd/munged needs root")
-        ensure_installed()
         self.acquire(lock_wait)
         try:
-            pwd.getpwnam("munge")
-        except KeyError as exc:
-            raise SlurmUnavailable("the munge package did not create the 'munge' user") from exc
-        self.stop()  # leftovers of an earlier run with the same root
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        try:
+            ensure_installed()  # under the lock: two apt-get runs at once would fail on apt's own lock
+            try:
+                pwd.getpwnam("munge")
+            except KeyError as exc:
+                raise SlurmUnavailable("the munge package did not create the 'munge' user") from exc
+            self._stop_linked_leftover()
+            self.stop()  # leftovers of an earlier run with the same root
+            if self.root.exists():
+                shutil.rmtree(self.root)
             self._write_files()
             self._link_system_conf()
             self._start_munge(timeout)
@@ -367,6 +371,14 @@ class SlurmCluster:
             default = "YES" if i == 0 else "NO"
             lines.append(f"PartitionName={name} Nodes={NODE_NAME} Default={default} MaxTime=INFINITE State=UP")
         self.conf.write_text("\n".join(lines) + "\n")
+
+    def _stop_linked_leftover(self) -> None:
+        """A test cluster of another root left running (its conf still linked): end it, we hold the lock."""
+        if not SYSTEM_CONF.is_symlink():
+            return
+        target = Path(os.readlink(SYSTEM_CONF))
+        if target != self.conf and target.name == "slurm.conf" and (target.parent / "munge").is_dir():
+            SlurmCluster(target.parent).stop()
 
     def _link_system_conf(self) -> None:
         """Point /etc/slurm/slurm.conf at our conf; refuse to touch a real one."""
