@@ -7,6 +7,7 @@ its node announces 16 CPUs and two stand-in GPUs, so the profile is used unchang
 no account, and the first status check after 1 s instead of 40 s.
 
 What is checked:
+* without root or apt-get, the cluster helper says why it cannot start (what the skip shows);
 * a tiny workflow with the real rule names: each job ran as a SLURM job (the job
   completion log and the plugin's per-job logs), GPU rules got the GPU partition, one GPU
   and the profile's CPUs, grouped rules shared one SLURM job, a rerun of the same command
@@ -32,6 +33,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests import slurm_cluster
 from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
 
 pytestmark = pytest.mark.slurm
@@ -109,6 +111,20 @@ def slurm_log_dirs(workdir: Path) -> set[str]:
 
 def fail_message(proc: subprocess.CompletedProcess, cluster: SlurmCluster) -> str:
     return f"exit {proc.returncode}\n{(proc.stdout + proc.stderr)[-6000:]}\n{cluster.logs()}"
+
+
+def test_cluster_says_why_it_cannot_start(monkeypatch, tmp_path):
+    """Where SLURM cannot be had, start() raises SlurmUnavailable with the reason (the fixture skips with it)."""
+    monkeypatch.setattr(slurm_cluster.os, "geteuid", lambda: 1000)
+    with pytest.raises(SlurmUnavailable, match="needs root"):
+        SlurmCluster(tmp_path / "c").start()
+    monkeypatch.setattr(slurm_cluster.shutil, "which", lambda name: None)
+    with pytest.raises(SlurmUnavailable, match="installing it needs root"):
+        slurm_cluster.ensure_installed()
+    monkeypatch.setattr(slurm_cluster.os, "geteuid", lambda: 0)
+    with pytest.raises(SlurmUnavailable, match="apt-get is not available"):
+        slurm_cluster.ensure_installed()
+    assert not (tmp_path / "c").exists()  # nothing was written
 
 
 TINY_SNAKEFILE = textwrap.dedent(
