@@ -10,7 +10,7 @@ What is checked:
 * without root or apt-get, the cluster helper says why it cannot start (what the skip shows);
 * a tiny workflow with the real rule names: each job ran as a SLURM job (the job
   completion log and the plugin's per-job logs), GPU rules got the GPU partition, one GPU
-  and the profile's CPUs, grouped rules shared one SLURM job, a rerun of the same command
+  and their threads as CPUs, grouped rules shared one SLURM job, a rerun of the same command
   redoes only what is missing (resumption);
 * a failing job is reported as failed, and the run ends instead of waiting forever
   (the status polling without an accounting database);
