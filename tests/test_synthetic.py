@@ -282,6 +282,35 @@ def test_forgeries_change_only_the_forged_periods(label, which):
         np.testing.assert_array_equal(fake.audio, clean.audio)
 
 
+def _band_energy_above(x: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / S.SAMPLE_RATE)
+    return float(spectrum[freqs > hz].sum() / spectrum.sum())
+
+
+def test_artefact_strengths():
+    """strong: a bigger, more shifted patch and a band-limited new voice; subtle: neither. Same plan otherwise."""
+    strong = [p for p in S.plan_dataset(40, SEED, min_duration=2.0, max_duration=3.0) if p.label == 1][0]
+    subtle = S.plan_dataset(40, SEED, min_duration=2.0, max_duration=3.0, artefacts="subtle")[strong.index]
+    assert (subtle.segments, subtle.label) == (strong.segments, strong.label) and strong.artefacts == "strong"
+    clean = S.render_clip(strong, forge=False)
+    change = {}
+    for plan in (strong, subtle):
+        fake = S.render_clip(plan)
+        forged = np.flatnonzero(fake.visual_mask)
+        change[plan.artefacts] = np.abs(fake.frames[forged].astype(float) - clean.frames[forged]).mean()
+        s, e = plan.segments[0]
+        span = fake.audio[s * S.SAMPLES_PER_FRAME : e * S.SAMPLES_PER_FRAME]
+        high = _band_energy_above(span, 3600.0)
+        if plan.artefacts == "strong":
+            assert high < 1e-3  # band-limited to 300-3400 Hz
+        else:
+            assert high > 1e-3
+    assert change["strong"] > 3 * change["subtle"]
+    with pytest.raises(ValueError, match="artefacts"):
+        S.plan_dataset(10, SEED, artefacts="loud")
+
+
 def test_forged_mouth_differs_after_encoding(lavdf, records):
     """Decoded fake vs its decoded original: the mouth region differs in forged frames much more than elsewhere."""
     plans = [p for p in S.plan_dataset(NUM, SEED, **SHORT) if p.modify_video]

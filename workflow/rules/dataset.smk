@@ -10,6 +10,7 @@ rule synthetic_dataset:
         seed=lambda wc: DATASETS[wc.dataset]["synthetic"]["seed"],
         min_d=lambda wc: DATASETS[wc.dataset]["synthetic"]["min_duration"],
         max_d=lambda wc: DATASETS[wc.dataset]["synthetic"]["max_duration"],
+        artefacts=lambda wc: DATASETS[wc.dataset]["synthetic"]["artefacts"],
     conda:
         "../../environment.yml"
     log:
@@ -21,7 +22,7 @@ rule synthetic_dataset:
     shell:
         "python -m extractors.synthetic --out {output.root} --num-videos {params.num} "
         "--seed {params.seed} --format {params.fmt} --min-duration {params.min_d} "
-        "--max-duration {params.max_d} --workers {threads} > {log} 2>&1"
+        "--max-duration {params.max_d} --artefacts {params.artefacts} --workers {threads} > {log} 2>&1"
 
 
 if "random_checkpoints" in EXTRACTION:
