@@ -798,8 +798,10 @@ class _Renderer:
         self.box_h = int(f.mouth_h + 6)
         self.box_w = int(f.mouth_w * 1.3 + 6)
         h_scale, h_add, w_scale, w_add = strength.patch
-        self.patch_h = int(f.mouth_h * h_scale + h_add)
-        self.patch_w = int(f.mouth_w * w_scale + w_add)
+        # The patch and its shifted source must stay inside the head region of the frame.
+        my, mx, reach = int(self.mouth[0]), int(self.mouth[1]), strength.shift[1]
+        self.patch_h = min(int(f.mouth_h * h_scale + h_add), my - reach, self.h - my - reach)
+        self.patch_w = min(int(f.mouth_w * w_scale + w_add), mx - reach, self.w - mx - reach)
         yy, xx = np.mgrid[-self.box_h : self.box_h + 1, -self.box_w : self.box_w + 1].astype(np.float32)
         self.yy, self.xx = yy, xx
 

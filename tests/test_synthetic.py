@@ -311,6 +311,18 @@ def test_artefact_strengths():
         S.plan_dataset(10, SEED, artefacts="loud")
 
 
+@pytest.mark.parametrize("artefacts", sorted(S.ARTEFACTS))
+def test_forgery_patch_stays_inside_the_head_for_every_face(artefacts):
+    reach = S.ARTEFACTS[artefacts].shift[1]
+    for seed in range(3):
+        for plan in S.plan_dataset(60, seed, min_duration=1.0, max_duration=1.0, artefacts=artefacts):
+            r = S._Renderer(plan)
+            my, mx = int(r.mouth[0]), int(r.mouth[1])
+            assert r.patch_h > 0 and r.patch_w > 0
+            assert my - r.patch_h - reach >= 0 and my + r.patch_h + reach <= r.h
+            assert mx - r.patch_w - reach >= 0 and mx + r.patch_w + reach <= r.w
+
+
 def test_forged_mouth_differs_after_encoding(lavdf, records):
     """Decoded fake vs its decoded original: the mouth region differs in forged frames much more than elsewhere."""
     plans = [p for p in S.plan_dataset(NUM, SEED, **SHORT) if p.modify_video]
