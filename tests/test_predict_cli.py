@@ -1,0 +1,77 @@
+"""`python -m model.predict --video`: one raw video to forgery type, segments and a timeline."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from extractors.checkpoints import write_tsn_checkpoint, write_wav2vec2_folder
+from extractors.synthetic import generate
+from model.config import WMMTConfig
+from model.wmmt import WMMT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("predict_cli")
+    tsn = write_tsn_checkpoint(tmp / "tsn.pth", seed=0, plain_meta=True)
+    w2v = write_wav2vec2_folder(tmp / "w2v", size="tiny", seed=0)
+    generate(tmp / "data", 4, seed=5, min_duration=1.0, max_duration=1.5)
+    video = next((tmp / "data").rglob("*.mp4"))
+    cfg = WMMTConfig(visual_dim=2048, audio_dim=32, hidden=16, attn_dim=32)
+    torch.manual_seed(0)
+    extraction = {"tsn_checkpoint": str(tsn), "wav2vec2": str(w2v), "crop_size": 64, "fps": 25.0}
+    torch.save({"model": WMMT(cfg).state_dict(), "model_config": cfg.to_dict(),
+                "data": {"extraction": extraction}}, tmp / "best.pt")
+    return tmp, video
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "model.predict", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_single_video_prediction(setup):
+    tmp, video = setup
+    result = run("--checkpoint", tmp / "best.pt", "--video", video, "--out", tmp / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp / "out" / "prediction.json").read_text())
+    assert record["forgery_type"] in (0, 1, 2, 3)
+    assert abs(sum(record["class_probabilities"].values()) - 1) < 1e-4
+    assert 25 <= record["num_frames"] <= 38 and record["fps"] == 25.0  # a 1-1.5 s clip at 25 fps
+    for seg in record["segments"]:
+        assert 0 <= seg["start_s"] < seg["end_s"] <= record["num_frames"] / record["fps"] + 1e-6
+    png = (tmp / "out" / "timeline.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # The extractor settings came from the checkpoint (the tiny wav2vec2 is 32-d, as the model expects).
+    assert record["forgery_type_name"] in result.stdout
+
+
+def test_undecodable_video_exits_with_one_line(setup, tmp_path):
+    tmp, _ = setup
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    result = run("--checkpoint", tmp / "best.pt", "--video", bad, "--out", tmp_path / "out")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "broken.mp4" in lines[0]
+    assert not (tmp_path / "out" / "prediction.json").exists()
+
+
+def test_a_pickled_checkpoint_is_refused_without_trust(setup, tmp_path):
+    tmp, video = setup
+    import numpy as np
+
+    ckpt = torch.load(tmp / "best.pt", weights_only=True)
+    ckpt["meta"] = {"numpy": np.float64(1.0)}  # needs full unpickling, as mmengine metadata does
+    torch.save(ckpt, tmp_path / "pickled.pt")
+    result = run("--checkpoint", tmp_path / "pickled.pt", "--video", video, "--out", tmp_path / "out")
+    assert result.returncode != 0 and "trust" in result.stderr
+    result = run("--checkpoint", tmp_path / "pickled.pt", "--video", video, "--out", tmp_path / "out",
+                 "--trust-checkpoint")
+    assert result.returncode == 0, result.stderr[-2000:]
