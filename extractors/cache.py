@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmmt.io import atomic_dir
+from wmmt.io import atomic_dir, output_error
 
 SHARD_PREFIX = "shard-"
 INDEX_VERSION = 1
@@ -140,9 +140,12 @@ class ShardWriter:
         elif dims != self.dims:
             raise ValueError(f"{features.video_id}: feature dims {dims} differ from the shard's {self.dims}")
         num = visual.shape[0]
-        self._raw["visual"].write(visual.astype(self.dtype).tobytes())
-        self._raw["audio"].write(audio.astype(self.dtype).tobytes())
-        self._raw["timestamps"].write(np.asarray(features.timestamps, dtype=np.float64).tobytes())
+        try:
+            self._raw["visual"].write(visual.astype(self.dtype).tobytes())
+            self._raw["audio"].write(audio.astype(self.dtype).tobytes())
+            self._raw["timestamps"].write(np.asarray(features.timestamps, dtype=np.float64).tobytes())
+        except OSError as exc:  # a full disk is one clear error naming the shard, not a traceback
+            raise output_error(self.out_dir, exc) from exc
         entry = {
             "video_id": features.video_id,
             "path": path,
@@ -178,25 +181,35 @@ class ShardWriter:
 
     def close(self) -> Path:
         dims = self.dims or (0, 0)
-        self._finish_array("visual", dims[0], self.dtype)
-        self._finish_array("audio", dims[1], self.dtype)
-        self._finish_array("timestamps", None, np.float64)
-        index = {
-            "version": INDEX_VERSION,
-            "rows": self.rows,
-            "dtype": self.dtype.name,
-            "visual_dim": dims[0],
-            "audio_dim": dims[1],
-            "videos": self.entries,
-        }
-        for name, obj in (("index.json", index), ("failures.json", self.failures), ("meta.json", self.meta)):
-            (self.tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+        try:
+            self._finish_array("visual", dims[0], self.dtype)
+            self._finish_array("audio", dims[1], self.dtype)
+            self._finish_array("timestamps", None, np.float64)
+            index = {
+                "version": INDEX_VERSION,
+                "rows": self.rows,
+                "dtype": self.dtype.name,
+                "visual_dim": dims[0],
+                "audio_dim": dims[1],
+                "videos": self.entries,
+            }
+            for name, obj in (("index.json", index), ("failures.json", self.failures), ("meta.json", self.meta)):
+                (self.tmp / name).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+        except BaseException as exc:
+            # The temporary folder goes too: a failed shard leaves nothing behind, not even its parts.
+            self.abort()
+            if isinstance(exc, OSError):
+                raise output_error(self.out_dir, exc) from exc
+            raise
         self._atomic.__exit__(None, None, None)
         return self.out_dir
 
     def abort(self) -> None:
         for fh in self._raw.values():
-            fh.close()
+            try:
+                fh.close()
+            except OSError:  # flushing onto a full disk fails again; the folder is removed below anyway
+                pass
         try:
             raise RuntimeError("shard aborted")
         except RuntimeError as exc:  # atomic_dir removes its temporary folder on an exception

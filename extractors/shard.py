@@ -7,7 +7,9 @@
 
 Shard K holds rows K*S .. (K+1)*S - 1 of the manifest sorted by video_id. A finished
 shard (one that opens and matches its index) is left alone; an unfinished or broken one
-is redone. An undecodable video goes into failures.json with its reason and the shard
+is redone; a killed run leaves only a hidden temporary folder, which the next run of the
+shard removes. A full disk or an unwritable folder is a one-line error (exit 1) and leaves
+nothing behind. An undecodable video goes into failures.json with its reason and the shard
 goes on; with --strict the first one stops the run (exit 2) naming the file and reason.
 ``num_shards(manifest, shard_size)`` is importable without torch for the workflow.
 """
@@ -22,6 +24,22 @@ from pathlib import Path
 from extractors.cache import check_shard, num_shards, shard_rows  # noqa: F401  (num_shards is re-exported)
 
 log = logging.getLogger("extractors.shard")
+
+
+def remove_stale_parts(out) -> None:
+    """Remove the temporary folders (``.shard-0000K.<random>.tmp``) that killed runs of this shard left.
+
+    They never look finished (the cache only reads ``shard-*``), but each can hold gigabytes.
+    One job writes a given shard at a time (Snakemake runs one job per output), so any such
+    folder belongs to a run that is gone.
+    """
+    import shutil
+
+    out = Path(out)
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+        if stale.is_dir():
+            log.warning("%s: removing the unfinished parts of an earlier, killed run", stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bool = False, strict: bool = False,
@@ -41,6 +59,7 @@ def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bo
             return out
         if out.exists():
             log.warning("%s: incomplete shard (%s): redoing it", out, problem)
+    remove_stale_parts(out)
     rows = shard_rows(manifest, shard, shard_size)
     extractor = Extractor(settings)
     meta = extractor.meta
@@ -93,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except DecodeError as exc:
         print(f"error: cannot decode {exc.path}: {exc.reason} (--strict)", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError includes wmmt.io.OutputError (full disk)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -49,7 +50,7 @@ from model.data import (
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
 from model.wmmt import WMMT, select_expert
-from wmmt.io import atomic_path, load_checkpoint, write_json
+from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
 
 CHECKPOINT_FORMAT = "wmmt-checkpoint-v1"
 LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss",
@@ -115,8 +116,14 @@ def _set_rng_state(state: dict) -> None:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """torch.save through a temporary file, so a crash never leaves a half-written checkpoint."""
+    # Serialised in memory, written by Python: a full disk is then an OSError (ENOSPC) that atomic_path
+    # turns into a one-line OutputError. torch.save onto a file reports it as an opaque zip-writer
+    # error ("unexpected pos ..."), even through a Python file object. Costs one checkpoint of memory.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
 
 
 def records_digest(records) -> str:
@@ -253,6 +260,9 @@ def _read_log(out_dir: Path, upto_step: int) -> list[dict]:
         return []
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [{k: (float(v) if v not in ("", None) else "") for k, v in row.items()} for row in csv.DictReader(fh)]
+    for row in rows:  # steps stay integers, so a resumed log reads exactly like an uninterrupted one
+        if row.get("step") != "":
+            row["step"] = int(row["step"])
     # Rows logged after the checkpoint by a killed run are dropped: the resumed run re-logs them.
     return [r for r in rows if r.get("step") != "" and r["step"] <= upto_step]
 
@@ -312,6 +322,10 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
     if train_cfg.select_metric == "dev_ap" and dev_ground_truth is None:
         raise ValueError("select_metric dev_ap needs the dev videos' segments (dev_ground_truth)")
     out_dir = Path(out_dir)
+    try:  # an unwritable run folder fails now, not after the first interval of training
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out_dir, exc) from exc
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
@@ -335,7 +349,11 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
     step, best_metric, best_step = 0, None, None
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if last_path.is_file():
-        ckpt = load_checkpoint(last_path, map_location=dev)
+        try:
+            ckpt = load_checkpoint(last_path, map_location=dev)
+        except UnsafeCheckpointError as exc:  # this trainer never writes such a file, so it is not ours
+            raise ValueError(f"{last_path}: not a checkpoint written by model.train (it needs full unpickling, "
+                             "which can run code from the file); move it away or use a fresh run folder") from exc
         if ckpt.get("model_config") != model_cfg.to_dict():
             raise ValueError(f"{last_path}: made with a different model config; use a fresh run folder")
         old = {k: v for k, v in ckpt.get("train_config", {}).items() if k not in RESUMABLE_CHANGES}
@@ -388,12 +406,15 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
             improved = _better(train_cfg.select_metric, value, best_metric) or (not metrics)
             if improved:
                 best_metric, best_step = value, step
+            # last.pt goes last: it commits the interval. Killed before it, the resumed run redoes the
+            # interval and rewrites the rest (log rows past its checkpoint are dropped on reading);
+            # killed after it, nothing of the interval is missing.
+            _write_log(out_dir, log_rows)
+            _plot_curves(out_dir, log_rows, train_cfg.select_metric)
             payload = checkpoint_payload()
             if improved:
                 save_checkpoint(best_path, payload)
             save_checkpoint(last_path, payload)
-            _write_log(out_dir, log_rows)
-            _plot_curves(out_dir, log_rows, train_cfg.select_metric)
         if world > 1:
             dist.barrier()
 

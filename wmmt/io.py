@@ -21,7 +21,8 @@ class OutputError(RuntimeError):
     """An output could not be written (unwritable folder, disk full, ...)."""
 
 
-def _explain(path: Path, exc: OSError) -> OutputError:
+def output_error(path, exc: OSError) -> OutputError:
+    """The one-line OutputError for an OSError met while writing ``path`` (full disk, read-only folder, ...)."""
     if exc.errno == errno.ENOSPC:
         reason = "no space left on device"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -45,14 +46,14 @@ def atomic_path(path, suffix: str = ""):
         os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     except OSError as exc:
-        raise _explain(path, exc) from exc
+        raise output_error(path, exc) from exc
     tmp = Path(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise _explain(path, exc) from exc
+        raise output_error(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -67,7 +68,7 @@ def atomic_dir(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
-        raise _explain(path, exc) from exc
+        raise output_error(path, exc) from exc
     try:
         yield tmp
         if path.exists():
@@ -75,7 +76,7 @@ def atomic_dir(path):
         os.replace(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _explain(path, exc) from exc
+        raise output_error(path, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
