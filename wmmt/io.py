@@ -113,6 +113,11 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    if not _is_torch_file(path):
+        # Checked first: weights-only mode refuses any non-pickle too, and "needs full unpickling,
+        # pass --trust-checkpoint" would be the wrong advice for an HTML page saved as .pth.
+        raise RuntimeError(f"{path}: not a readable torch checkpoint (neither a zip archive nor a pickle: "
+                           "truncated, or another kind of file)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -124,4 +129,18 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False):
             ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise RuntimeError(f"{path}: not a readable torch checkpoint: {exc}") from exc
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # full unpickling can fail in any way: a corrupt stream, a class that is gone
+        raise RuntimeError(f"{path}: not a readable torch checkpoint: {type(exc).__name__}: {exc}") from exc
+
+
+def _is_torch_file(path: Path) -> bool:
+    """A zip archive (torch.save since 1.6), a pickle (older torch.save) or a tar (oldest)."""
+    import tarfile
+    import zipfile
+
+    with open(path, "rb") as fh:
+        if fh.read(1) == b"\x80":  # pickle protocol 2+ opcode
+            return True
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
