@@ -76,6 +76,7 @@ class WMMTConfig(_DictMixin):
     hidden: int = 512  # embedding width d' after Conv1d -> ReLU -> LayerNorm
     attn_dim: int = 1024  # width of Q, K, V inside TPPA, and of the heads' hidden layer
     reduce_visual: bool = True  # average channel pairs (2048 -> 1024) before embedding, as the predecessor
+    input_norm: bool = True  # standardise each feature dim with train-split statistics (docs/decisions/model.md)
     dropout: float = 0.7  # inside the localisation heads, as the predecessor
     # Ablation switches (Table VII): baseline = all four False (concat embeddings -> h_m).
     intra_fe: bool = True

@@ -183,6 +183,35 @@ class VideoFeatureDataset(Dataset):
         }
 
 
+def feature_stats(cache, video_ids: list[str], max_videos: int = 2000) -> tuple[np.ndarray, ...]:
+    """Per-dimension mean and std of the visual and audio features of ``video_ids`` (the train
+    split), over at most ``max_videos`` of them taken evenly, so that the cost stays bounded
+    whatever the dataset size and every process of a run gets the same numbers.
+
+    Features only (no label, no segment): the statistics do not touch the supervision.
+    """
+    if not video_ids:
+        raise DataError("no training video to compute feature statistics from")
+    picks = np.unique(np.linspace(0, len(video_ids) - 1, min(max_videos, len(video_ids))).round().astype(int))
+    sums: dict[str, list] = {}
+    for i in picks:
+        feats = cache.get(video_ids[int(i)])
+        for name in ("visual", "audio"):
+            x = np.asarray(getattr(feats, name), dtype=np.float64)  # (T, D)
+            acc = sums.setdefault(name, [0, 0.0, 0.0])
+            acc[0] += len(x)
+            acc[1] = acc[1] + x.sum(axis=0)
+            acc[2] = acc[2] + (x**2).sum(axis=0)
+    out = []
+    for name in ("visual", "audio"):
+        n, s1, s2 = sums[name]
+        mean = s1 / n
+        std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+        # A (nearly) constant dimension is left unscaled rather than blown up.
+        out += [mean.astype(np.float32), np.where(std > 1e-6 * (np.abs(mean) + 1), std, 1.0).astype(np.float32)]
+    return tuple(out)
+
+
 def collate(items: list[dict]) -> dict:
     """Pad a list of videos to the longest one; the ONE place where the padding mask is made.
 

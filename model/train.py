@@ -40,6 +40,7 @@ from model.config import TrainConfig, WMMTConfig
 from model.data import (
     DataError,
     VideoFeatureDataset,
+    feature_stats,
     make_loader,
     read_dev_ground_truth,
     read_training_manifest,
@@ -344,7 +345,10 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
     max_steps = train_cfg.epochs * spe if train_cfg.epochs is not None else train_cfg.max_steps
 
     seed_everything(train_cfg.seed)
-    model = WMMT(model_cfg).to(dev)
+    model = WMMT(model_cfg)
+    if model_cfg.input_norm:  # a resumed run gets them back from its checkpoint below
+        model.set_input_stats(*feature_stats(cache, train_ds.video_ids))
+    model = model.to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     step, best_metric, best_step = 0, None, None
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"

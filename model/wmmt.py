@@ -121,6 +121,12 @@ class WMMT(nn.Module):
     def __init__(self, cfg: WMMTConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        # Per-dimension standardisation of the input features. The statistics are buffers: set
+        # once from the training split (set_input_stats), saved in every checkpoint, applied the
+        # same way at prediction. Identity (0, 1) until set, and when input_norm is off.
+        for name, dim in (("visual", cfg.visual_dim), ("audio", cfg.audio_dim)):
+            self.register_buffer(f"{name}_mean", torch.zeros(dim))
+            self.register_buffer(f"{name}_std", torch.ones(dim))
         visual_in = cfg.visual_dim // 2 if cfg.reduce_visual else cfg.visual_dim
         h = cfg.hidden
         if cfg.has_visual:
@@ -136,6 +142,23 @@ class WMMT(nn.Module):
         self.head_v = LocalizationHead(h, cfg.attn_dim, 2, cfg.dropout) if "v" in heads else None
         self.head_a = LocalizationHead(h, cfg.attn_dim, 2, cfg.dropout) if "a" in heads else None
         self.head_m = LocalizationHead(2 * h, cfg.attn_dim, NUM_CLASSES, cfg.dropout) if "m" in heads else None
+
+    @torch.no_grad()
+    def set_input_stats(self, visual_mean, visual_std, audio_mean, audio_std) -> None:
+        """Feature statistics of the training split (numpy or tensors of shape (D,))."""
+        for name, value in (("visual_mean", visual_mean), ("visual_std", visual_std),
+                            ("audio_mean", audio_mean), ("audio_std", audio_std)):
+            buffer = getattr(self, name)
+            buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype).reshape(buffer.shape))
+
+    def standardise(self, visual: torch.Tensor | None, audio: torch.Tensor | None):
+        if not self.cfg.input_norm:
+            return visual, audio
+        if visual is not None:
+            visual = (visual - self.visual_mean.to(visual.dtype)) / self.visual_std.to(visual.dtype)  # (B, T, Dv)
+        if audio is not None:
+            audio = (audio - self.audio_mean.to(audio.dtype)) / self.audio_std.to(audio.dtype)  # (B, T, Da)
+        return visual, audio
 
     def reduce(self, visual: torch.Tensor) -> torch.Tensor:
         """2048 -> 1024 by averaging adjacent channel pairs (the predecessor's AdaptiveAvgPool1d(1024))."""
@@ -159,6 +182,7 @@ class WMMT(nn.Module):
     def forward(self, visual: torch.Tensor | None, audio: torch.Tensor | None, mask: torch.Tensor) -> WMMTOutput:
         cfg = self.cfg
         self._check_inputs(visual, audio, mask)
+        visual, audio = self.standardise(visual, audio)  # padded rows are zeroed by each masked conv
         features: dict[str, torch.Tensor] = {}
         f_v = f_a = None
         if cfg.has_visual:
