@@ -14,7 +14,7 @@ from model.variants import PAPER_TABLES, PAPER_VARIANTS, resolve_variant, varian
 from wmmt.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = sorted((ROOT / "config").glob("*.yaml")) + [ROOT / ".test" / "config.yaml"]
+CONFIGS = [*sorted((ROOT / "config").glob("*.yaml")), ROOT / ".test" / "config.yaml"]
 
 
 def demo() -> dict:
@@ -80,7 +80,7 @@ def test_cross_references_are_checked():
 def test_bad_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("datasets: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")

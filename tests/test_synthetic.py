@@ -290,7 +290,7 @@ def _band_energy_above(x: np.ndarray, hz: float) -> float:
 
 def test_artefact_strengths():
     """strong: a bigger, more shifted patch and a band-limited new voice; subtle: neither. Same plan otherwise."""
-    strong = [p for p in S.plan_dataset(40, SEED, min_duration=2.0, max_duration=3.0) if p.label == 1][0]
+    strong = next(p for p in S.plan_dataset(40, SEED, min_duration=2.0, max_duration=3.0) if p.label == 1)
     subtle = S.plan_dataset(40, SEED, min_duration=2.0, max_duration=3.0, artefacts="subtle")[strong.index]
     assert (subtle.segments, subtle.label) == (strong.segments, strong.label) and strong.artefacts == "strong"
     clean = S.render_clip(strong, forge=False)

@@ -1,7 +1,6 @@
 """The whole Snakemake DAG on the tiny scenario (.test/config.yaml), and the workflow's hygiene."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
