@@ -287,7 +287,7 @@ def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorS
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wmmt.io import atomic_path
+    from wmmt.io import OutputError, atomic_path
 
     parser = argparse.ArgumentParser(prog="python -m extractors.extract", description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", required=True)
@@ -304,9 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    with atomic_path(args.out, suffix=".npz") as tmp:
-        np.savez(tmp, visual=features.visual, audio=features.audio, timestamps=features.timestamps,
-                 fps=np.float64(features.fps), audio_offset=np.float64(features.meta["audio_offset"]))
+    try:
+        with atomic_path(args.out, suffix=".npz") as tmp:
+            np.savez(tmp, visual=features.visual, audio=features.audio, timestamps=features.timestamps,
+                     fps=np.float64(features.fps), audio_offset=np.float64(features.meta["audio_offset"]))
+    except OutputError as exc:  # full disk, unwritable folder: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"{args.out}: T={features.visual.shape[0]} visual {features.visual.shape[1]}-d, "
           f"audio {features.audio.shape[1]}-d")
     return 0

@@ -155,7 +155,7 @@ def extraction(tmp_path_factory):
     reference = root / "reference" / "shard-00000"
     result = _run(argv(reference))
     assert result.returncode == 0, result.stderr[-3000:]
-    return {"root": root, "argv": argv, "reference": reference}
+    return {"root": root, "argv": argv, "reference": reference, "models": models}
 
 
 def test_shard_killed_mid_shard_leaves_nothing_finished_and_the_rerun_matches(extraction):
@@ -191,6 +191,18 @@ def test_shard_cli_on_a_full_disk_is_one_clear_error_and_leaves_nothing(extracti
         assert errors == [f"error: {out}: cannot write output: no space left on device"], result.stderr[-3000:]
         assert "Traceback" not in result.stderr
         assert not out.exists() and not _tmp_parts(disk)  # the partial shard went with the error
+
+
+def test_extract_cli_on_a_full_disk_is_one_clear_error(extraction, tmp_path):
+    models = [m for m in extraction["models"] if m != "--no-progress"]
+    with _tmpfs(tmp_path / "disk", size="64k") as disk:
+        out = disk / "clip0.npz"
+        result = _run([sys.executable, "-m", "extractors.extract", "--video", str(extraction["root"] / "clip0.mp4"),
+                       "--out", str(out), *models])
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert errors == [f"error: {out}: cannot write output: no space left on device"], result.stderr[-3000:]
+        assert "Traceback" not in result.stderr and not out.exists() and not _tmp_parts(disk)
 
 
 def test_shard_cli_on_a_read_only_disk_is_one_clear_error(extraction, tmp_path):
@@ -320,7 +332,7 @@ def test_train_cli_on_a_full_disk_is_one_clear_error_and_leaves_no_checkpoint(tm
         assert not (run / "last.pt").exists() and not _tmp_parts(disk)
 
 
-def test_train_cli_unwritable_output_is_one_clear_error(tmp_path):
+def test_train_cli_output_under_a_file_is_one_clear_error(tmp_path):
     base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
     (tmp_path / "runs").write_text("a file, not a folder\n")
     run = tmp_path / "runs" / "full"
@@ -329,6 +341,10 @@ def test_train_cli_unwritable_output_is_one_clear_error(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {run}"), result.stderr[-3000:]
     assert "cannot write output" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_train_cli_on_a_read_only_disk_is_one_clear_error(tmp_path):
+    base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
     with _tmpfs(tmp_path / "ro", read_only=True) as disk:
         result = _run([*base, "--out", str(disk / "run")])
         assert result.returncode == 2
