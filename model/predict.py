@@ -153,11 +153,14 @@ def write_outputs(results: list[VideoResult], out_dir, settings: dict, no_featur
                    {**{r.video_id: head_proposals(r, head, settings) for r in results}, **empty}, indent=None)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["video_id", "pred_class", "p0", "p1", "p2", "p3", "visual_score", "audio_score"])
+    writer.writerow(["video_id", "pred_class", "p0", "p1", "p2", "p3", "visual_score", "audio_score",
+                     "extraction_failed"])
     for r in results:
         p = r.class_probs
         writer.writerow([r.video_id, r.video_class, *(f"{v:.6f}" for v in p),
-                         f"{p[1] + p[2]:.6f}", f"{p[1] + p[3]:.6f}"])
+                         f"{p[1] + p[2]:.6f}", f"{p[1] + p[3]:.6f}", 0])
+    for vid in no_features:  # nothing was seen: class 0 (nothing detected) at uniform probabilities
+        writer.writerow([vid, 0, *(["0.250000"] * 4), "0.500000", "0.500000", 1])
     with atomic_path(out_dir / "classes.csv") as tmp:
         tmp.write_text(buf.getvalue())
     lengths = np.array([len(r.expert_score) for r in results], dtype=np.int64)

@@ -454,8 +454,6 @@ def test_workflow_resumed_results_equal_the_uninterrupted_run(workflows):
     assert not _tmp_parts(run)  # no temporary file of a killed job is left in results/
 
 
-@pytest.mark.xfail(strict=True, reason="model.predict writes no classes.csv row for a test video whose extraction "
-                   "failed, so evaluation.evaluate stops ('no row for 1 evaluated video(s)'); see docs/robustness.md")
 def test_workflow_with_a_corrupt_test_video_finishes_and_reports_it(tmp_path):
     workdir = tmp_path / "corrupt"
     corrupt = _prepare_dataset_with_a_corrupt_test_video(workdir)

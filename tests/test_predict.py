@@ -59,6 +59,8 @@ def test_written_files(tmp_path, data):
     classes = pd.read_csv(tmp_path / "classes.csv")
     assert list(classes.columns[:6]) == ["video_id", "pred_class", "p0", "p1", "p2", "p3"]
     np.testing.assert_allclose(classes[["p0", "p1", "p2", "p3"]].sum(axis=1), 1.0, atol=1e-5)
+    assert set(classes["video_id"]) == set(predictions)  # failed videos too, flagged
+    assert classes.set_index("video_id").loc["test/broken.mp4", "extraction_failed"] == 1
     back = read_outputs(tmp_path / "outputs.npz")
     for r in results:
         np.testing.assert_allclose(back["videos"][r.video_id]["score_expert"], r.expert_score)
