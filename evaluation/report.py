@@ -198,7 +198,7 @@ def _identity_section(summary: dict, ckpt_info: dict) -> str:
 
 
 def _model_info(run_dir: Path) -> dict:
-    info = {"checkpoint": str(run_dir / "best.pt")}
+    info = {"checkpoint": str(run_dir / "model.pt")}
     card = run_dir / "model_card.json"
     if card.exists():
         info.update(_load_json(card))

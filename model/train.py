@@ -25,9 +25,11 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,6 +54,8 @@ from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
 from model.wmmt import WMMT, select_expert
 from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
+
+log = logging.getLogger("wmmt.train")
 
 CHECKPOINT_FORMAT = "wmmt-checkpoint-v1"
 LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss",
@@ -312,7 +316,8 @@ def _distributed(device_type: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- training
 
 def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_dir, *, variant: str = "default",
-          device: str | None = None, require_resume: bool = False, data_info: dict | None = None,
+          device: str | None = None, require_resume: bool = False, restart_if_changed: bool = False,
+          data_info: dict | None = None,
           progress: bool = True, dev_ground_truth: dict[str, list] | None = None) -> dict:
     """Train (or resume) a WMMT run in ``out_dir``; returns a summary dict.
 
@@ -358,17 +363,22 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
         except UnsafeCheckpointError as exc:  # this trainer never writes such a file, so it is not ours
             raise ValueError(f"{last_path}: not a checkpoint written by model.train (it needs full unpickling, "
                              "which can run code from the file); move it away or use a fresh run folder") from exc
-        if ckpt.get("model_config") != model_cfg.to_dict():
-            raise ValueError(f"{last_path}: made with a different model config; use a fresh run folder")
         old = {k: v for k, v in ckpt.get("train_config", {}).items() if k not in RESUMABLE_CHANGES}
         new = {k: v for k, v in train_cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
-        if old != new:
-            raise ValueError(f"{last_path}: made with a different train config ({old} vs {new}); "
-                             "use a fresh run folder")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step, best_metric, best_step = int(ckpt["step"]), ckpt.get("best_metric"), ckpt.get("best_step")
-        _set_rng_state(ckpt["rng"])
+        changed = [what for what, differs in (
+            ("model config", ckpt.get("model_config") != model_cfg.to_dict()),
+            (f"train config ({old} vs {new})", old != new),
+            ("training videos", ckpt.get("data", {}).get("train_records_sha256") != records_digest(train_ds.records)),
+        ) if differs]
+        if changed and not restart_if_changed:
+            raise ValueError(f"{last_path}: made with a different {', '.join(changed)}; use a fresh run folder")
+        if changed:  # the workflow reruns a variant whose config or data changed: start over
+            log.warning("%s: made with a different %s: training from scratch", last_path, ", ".join(changed))
+        else:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            step, best_metric, best_step = int(ckpt["step"]), ckpt.get("best_metric"), ckpt.get("best_step")
+            _set_rng_state(ckpt["rng"])
     elif require_resume:
         raise FileNotFoundError(f"{last_path}: --resume given but there is no checkpoint to resume from")
 
@@ -507,6 +517,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run folder: last.pt, best.pt, train_log.csv, ...")
     parser.add_argument("--resume", action="store_true",
                         help="require a last.pt to resume from (a run folder with last.pt always resumes)")
+    parser.add_argument("--restart-if-changed", action="store_true",
+                        help="a last.pt made with another config or other training videos is ignored (training "
+                             "starts over) instead of being an error; the workflow passes this")
+    parser.add_argument("--export", help="when training ends, copy best.pt here (atomically): the workflow's "
+                                         "declared output, so an interrupted job never deletes the run's state")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -525,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         # Only model selection by dev AP reads segments, and only those of the dev split.
         dev_truth = read_dev_ground_truth(args.manifest) if train_cfg.select_metric == "dev_ap" else None
         summary = train(model_cfg, train_cfg, manifest, cache, args.out, variant=args.variant or "default",
-                        device=args.device, require_resume=args.resume, data_info=data_info,
+                        device=args.device, require_resume=args.resume,
+                        restart_if_changed=args.restart_if_changed, data_info=data_info,
                         progress=not args.no_progress, dev_ground_truth=dev_truth)
     except (ValueError, FileNotFoundError, DataError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -534,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     if summary["rank"] == 0:
+        if args.export:
+            with atomic_path(args.export, suffix=".pt") as tmp:
+                shutil.copyfile(Path(args.out) / "best.pt", tmp)
         print(json.dumps(summary))
     return 0
 

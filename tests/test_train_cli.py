@@ -57,6 +57,24 @@ def test_cli_trains_from_a_feature_cache(tmp_path, capsys):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_changed_config_is_an_error_or_a_fresh_start_and_export(tmp_path, capsys):
+    config_path, manifest_path = _write_inputs(tmp_path)
+    out = tmp_path / "run"
+    args = ["--config", str(config_path), "--manifest", str(manifest_path), "--features", str(tmp_path / "features"),
+            "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert main([*args, "--export", str(tmp_path / "model.pt")]) == 0
+    exported = torch.load(tmp_path / "model.pt", weights_only=True)
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert all(torch.equal(exported["model"][k], best["model"][k]) for k in best["model"])
+    config = yaml.safe_load(config_path.read_text())
+    config["model"]["hidden"] = 24  # another model: last.pt no longer fits
+    config_path.write_text(yaml.safe_dump(config))
+    assert main(args) == 2
+    assert "made with a different model config" in capsys.readouterr().err
+    assert main([*args, "--restart-if-changed"]) == 0  # the workflow's way: start over
+    assert torch.load(out / "last.pt", weights_only=True)["model_config"]["hidden"] == 24
+
+
 def test_cli_errors_are_clear(tmp_path, capsys):
     config_path, manifest_path = _write_inputs(tmp_path, variants={"typo": {"model": {"hiden": 3}}})
     base = ["--manifest", str(manifest_path), "--features", str(tmp_path / "features"), "--out", str(tmp_path / "r")]

@@ -116,7 +116,7 @@ def report_inputs(wildcards):
         "features": f"results/{ds}/features/summary.json",
         "metrics": f"results/{ds}/runs/full/test/metrics.json",
         "outputs": f"results/{ds}/runs/full/test/outputs.npz",
-        "train_log": f"results/{ds}/runs/full/train_log.csv",
+        "model": f"results/{ds}/runs/full/model.pt",
     }
     if config["ablations"]:
         inputs["tables"] = [f"results/{ds}/tables/{t}.md" for t in PAPER_TABLES]

@@ -5,7 +5,7 @@
 rule predict:
     input:
         config=EFFECTIVE_CONFIG,
-        checkpoint="results/{dataset}/runs/{variant}/best.pt",
+        checkpoint="results/{dataset}/runs/{variant}/model.pt",
         manifest="results/{dataset}/manifest.jsonl",
         features="results/{dataset}/features/summary.json",
     output:
@@ -88,7 +88,7 @@ rule ablation_table:
 rule predict_cross:
     input:
         config=EFFECTIVE_CONFIG,
-        checkpoint="results/{train}/runs/full/best.pt",
+        checkpoint="results/{train}/runs/full/model.pt",
         manifest="results/{test}/manifest.jsonl",
         features="results/{test}/features/summary.json",
     output:

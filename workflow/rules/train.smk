@@ -7,9 +7,10 @@ rule train:
         manifest="results/{dataset}/manifest.jsonl",
         features="results/{dataset}/features/summary.json",
     output:
-        best="results/{dataset}/runs/{variant}/best.pt",
-        last="results/{dataset}/runs/{variant}/last.pt",
-        log_csv="results/{dataset}/runs/{variant}/train_log.csv",
+        # Only what training ends with is declared: last.pt, best.pt and train_log.csv are its
+        # working state, which Snakemake would delete before rerunning an interrupted job; kept,
+        # they let a killed or timed-out job resume where it stopped.
+        model="results/{dataset}/runs/{variant}/model.pt",
         curves=report(
             "results/{dataset}/runs/{variant}/curves.png",
             caption="../report/curves.rst",
@@ -31,4 +32,5 @@ rule train:
     shell:
         "python -m model.train --config {input.config} --variant {wildcards.variant} "
         "--manifest {input.manifest} --features results/{wildcards.dataset}/features "
-        "--out results/{wildcards.dataset}/runs/{wildcards.variant} --device {params.device} > {log} 2>&1"
+        "--out results/{wildcards.dataset}/runs/{wildcards.variant} --device {params.device} "
+        "--restart-if-changed --export {output.model} > {log} 2>&1"
