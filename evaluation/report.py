@@ -244,6 +244,10 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
 
     paper_title, paper_row = INTRA_DATASET[fmt]
     parts = [f"# WMMT evaluation report: dataset `{dataset}`", ""]
+    random_parts = [k for k, v in (summary.get("extractor", {}).get("random_weights") or {}).items() if v]
+    if random_parts:
+        parts += [f"> **The {' and '.join(random_parts)} features come from RANDOM-weight extractors**: the numbers "
+                  "below test the pipeline, not the method (see the identity section at the end).", ""]
     parts.append(f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), "
                  "forged segments from modality-aware expert selection.")
     parts.append("")
