@@ -92,7 +92,6 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", required=True, help="folder of trained variants (results/<dataset>/runs)")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--dataset", required=True, help="dataset name, for the table's labels")
-    parser.add_argument("--config", help="workflow config (unused for now; kept so rules rerun on change)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     from wmmt.manifest import load_manifest

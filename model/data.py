@@ -34,25 +34,30 @@ class DataError(ValueError):
     """Bad training input (manifest or features); the message names the file or video."""
 
 
-def read_training_manifest(path) -> pd.DataFrame:
-    """Read ``manifest.jsonl`` keeping only video_id, split and label (never the forged segments)."""
-    path = Path(path)
-    rows = []
+def _manifest_lines(path: Path):
+    """(line number, record) of each non-empty line of a manifest.jsonl; clear errors for bad files."""
     try:
         with open(path, encoding="utf-8") as fh:
             for line_no, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    yield line_no, json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{line_no}: not valid JSON: {exc}") from exc
-                missing = [c for c in TRAINING_COLUMNS if c not in record]
-                if missing:
-                    raise DataError(f"{path}:{line_no}: manifest record lacks {missing}")
-                rows.append({c: record[c] for c in TRAINING_COLUMNS})
     except FileNotFoundError as exc:
         raise DataError(f"{path}: manifest not found") from exc
+
+
+def read_training_manifest(path) -> pd.DataFrame:
+    """Read ``manifest.jsonl`` keeping only video_id, split and label (never the forged segments)."""
+    path = Path(path)
+    rows = []
+    for line_no, record in _manifest_lines(path):
+        missing = [c for c in TRAINING_COLUMNS if c not in record]
+        if missing:
+            raise DataError(f"{path}:{line_no}: manifest record lacks {missing}")
+        rows.append({c: record[c] for c in TRAINING_COLUMNS})
     return training_records(pd.DataFrame(rows, columns=list(TRAINING_COLUMNS)), source=str(path))
 
 
@@ -64,23 +69,13 @@ def read_dev_ground_truth(path) -> dict[str, list[list[float]]]:
     """
     path = Path(path)
     truth: dict[str, list[list[float]]] = {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: not valid JSON: {exc}") from exc
-                if record.get("split") != "dev":
-                    continue
-                periods = record.get("fake_periods")
-                if not isinstance(periods, list):
-                    raise DataError(f"{path}:{line_no}: dev video {record.get('video_id')!r} lacks fake_periods")
-                truth[record["video_id"]] = [[float(s), float(e)] for s, e in periods]
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: manifest not found") from exc
+    for line_no, record in _manifest_lines(path):
+        if record.get("split") != "dev":
+            continue
+        periods = record.get("fake_periods")
+        if not isinstance(periods, list):
+            raise DataError(f"{path}:{line_no}: dev video {record.get('video_id')!r} lacks fake_periods")
+        truth[record["video_id"]] = [[float(s), float(e)] for s, e in periods]
     return truth
 
 

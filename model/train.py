@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 
 from model.config import TrainConfig, WMMTConfig
 from model.data import (
@@ -53,6 +52,7 @@ from model.data import (
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
 from model.wmmt import WMMT, select_expert
+from wmmt.config import read_yaml
 from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
 
 log = logging.getLogger("wmmt.train")
@@ -68,14 +68,10 @@ RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_work
 # --------------------------------------------------------------------------- configs
 
 def load_run_config(path, variant: str | None) -> tuple[WMMTConfig, TrainConfig]:
+    # Only the model/train/variants sections are read here (the workflow validates the whole
+    # file against its schema); unknown keys in them still fail, in from_dict.
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
-    except FileNotFoundError as exc:
-        raise ValueError(f"{path}: config file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    config = read_yaml(path)  # ConfigError (a ValueError) naming the file
     if not isinstance(config, dict):
         raise ValueError(f"{path}: the config must be a mapping")
     try:

@@ -10,37 +10,16 @@ import numpy as np
 import pytest
 
 from extractors import synthetic as S
+from wmmt import manifest
 from wmmt.io import OutputError
 from wmmt.timebase import segment_to_mask
 
 SEED = 3
 NUM = 12  # the smallest size with every class in every split
 SHORT = {"min_duration": 3.0, "max_duration": 3.6}
-LAVDF_FIELDS = {
-    "file",
-    "split",
-    "n_fakes",
-    "fake_periods",
-    "duration",
-    "original",
-    "modify_video",
-    "modify_audio",
-    "video_frames",
-    "audio_channels",
-    "audio_frames",
-}
-AV1M_FIELDS = {
-    "file",
-    "original",
-    "split",
-    "modify_type",
-    "audio_model",
-    "fake_segments",
-    "audio_fake_segments",
-    "visual_fake_segments",
-    "video_frames",
-    "audio_frames",
-}
+# The generator must write exactly the fields the dataset readers require.
+LAVDF_FIELDS = set(manifest.LAVDF_FIELDS)
+AV1M_FIELDS = set(manifest.AV1M_FIELDS)
 
 
 def _label(record: dict) -> int:

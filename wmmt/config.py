@@ -73,14 +73,18 @@ def _check_model_sections(config: dict, source: str) -> None:
             raise ConfigError(f"{source}: variant '{name}': {exc}") from exc
 
 
-def load_config(path) -> dict:
-    """Read a YAML config file, validate it and return it with defaults filled in."""
+def read_yaml(path):
+    """The parsed YAML of ``path``; ConfigError naming the file if it is missing or malformed."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
+            return yaml.safe_load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validate_config(config, source=str(path))
+
+
+def load_config(path) -> dict:
+    """Read a YAML config file, validate it and return it with defaults filled in."""
+    return validate_config(read_yaml(path), source=str(path))

@@ -61,7 +61,6 @@ rule ablation_table:
             for v in sorted({row.variant for row in PAPER_TABLES[wc.table][1]})
         ],
         manifest="results/{dataset}/manifest.jsonl",
-        config=EFFECTIVE_CONFIG,
     output:
         table=report(
             "results/{dataset}/tables/{table}.md",
@@ -80,7 +79,7 @@ rule ablation_table:
         mem_mb=4000,
         runtime=30,
     shell:
-        "python -m evaluation.tables --config {input.config} --table {wildcards.table} "
+        "python -m evaluation.tables --table {wildcards.table} "
         "--runs results/{wildcards.dataset}/runs --manifest {input.manifest} "
         "--dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
 
