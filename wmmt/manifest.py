@@ -236,20 +236,25 @@ def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMNS if name not in ("path", "fps")} | {"rel_path": []}
 
 
+def _record_file_and_split(record, meta_path, index: int, fields, splits: dict[str, str]) -> tuple[str, str]:
+    """Checks every format shares: a JSON object, no missing field, a safe file, a known split."""
+    if type(record) is not dict:
+        raise _record_error(meta_path, index, None, None, f"expected a JSON object, got {record!r:.80}")
+    missing = _missing_field(record, fields)
+    if missing is not None:
+        raise _record_error(meta_path, index, record, missing, "missing field")
+    file = record["file"]
+    _check_file_field(file, meta_path, index, record)
+    published = record["split"]
+    split = splits.get(published) if type(published) is str else None
+    if split is None:
+        raise _record_error(meta_path, index, record, "split", f"unknown split {published!r} ({', '.join(splits)})")
+    return file, split
+
+
 def _parse_lavdf(records: list, meta_path, tolerance: float, cols: dict[str, list]) -> None:
     for index, record in enumerate(records):
-        if type(record) is not dict:
-            raise _record_error(meta_path, index, None, None, f"expected a JSON object, got {record!r:.80}")
-        missing = _missing_field(record, LAVDF_FIELDS)
-        if missing is not None:
-            raise _record_error(meta_path, index, record, missing, "missing field")
-        file = record["file"]
-        _check_file_field(file, meta_path, index, record)
-        split = LAVDF_SPLITS.get(record["split"]) if type(record["split"]) is str else None
-        if split is None:
-            raise _record_error(
-                meta_path, index, record, "split", f"unknown split {record['split']!r} (train, dev, test)"
-            )
+        file, split = _record_file_and_split(record, meta_path, index, LAVDF_FIELDS, LAVDF_SPLITS)
         modify_video = record["modify_video"]
         modify_audio = record["modify_audio"]
         if type(modify_video) is not bool:
@@ -311,19 +316,7 @@ def _parse_lavdf(records: list, meta_path, tolerance: float, cols: dict[str, lis
 
 def _parse_av1m(records: list, meta_path, tolerance: float, cols: dict[str, list]) -> None:
     for index, record in enumerate(records):
-        if type(record) is not dict:
-            raise _record_error(meta_path, index, None, None, f"expected a JSON object, got {record!r:.80}")
-        missing = _missing_field(record, AV1M_FIELDS)
-        if missing is not None:
-            raise _record_error(meta_path, index, record, missing, "missing field")
-        file = record["file"]
-        _check_file_field(file, meta_path, index, record)
-        published_split = record["split"]
-        split = AV1M_SPLITS.get(published_split) if type(published_split) is str else None
-        if split is None:
-            raise _record_error(
-                meta_path, index, record, "split", f"unknown split {published_split!r} (train, val)"
-            )
+        file, split = _record_file_and_split(record, meta_path, index, AV1M_FIELDS, AV1M_SPLITS)
         modify_type = record["modify_type"]
         label = AV1M_LABELS.get(modify_type) if type(modify_type) is str else None
         if label is None:
@@ -374,7 +367,7 @@ def _parse_av1m(records: list, meta_path, tolerance: float, cols: dict[str, list
             )
         cols["video_id"].append(file)
         # The dataset's own loader opens <root>/<split>/<file> (split as published).
-        cols["rel_path"].append(f"{published_split}/{file}")
+        cols["rel_path"].append(f"{record['split']}/{file}")
         cols["split"].append(split)
         cols["label"].append(label)
         cols["duration"].append(duration)
