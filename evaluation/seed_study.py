@@ -1,0 +1,211 @@
+"""Ablation rows over several training seeds: the mean and spread of each variant's numbers.
+
+One training run says little on a small dataset: two runs of one variant that differ
+only in the seed can move avg mAP by several points. This tool trains the chosen
+variants once per seed on the SAME cached features (read into memory once), predicts
+the test split and scores each run three ways: modality-aware expert selection against
+all forged segments (Tables V-VII), the visual head against the visual segments and the
+audio head against the audio segments (Table IV). It prints mean +- standard deviation
+over the seeds and every run's numbers::
+
+    python -m evaluation.seed_study --config config/synthetic_ablation.yaml \\
+        --manifest results/synthetic_large/manifest.jsonl --features results/synthetic_large/features \\
+        --variants full concat_baseline visual_only audio_only --seeds 0 1 2 \\
+        --out-dir results/synthetic_large/seed_study --markdown seeds.md
+
+Training takes the config's ``model:`` / ``train:`` sections and each variant's overrides
+(model.variants), as the workflow's ``train`` rule does; only ``train.seed`` changes, and
+``--set section.key=value`` applies to every variant. Weak supervision holds as in
+training: the runs see video labels only; the segments are read for scoring the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.metrics import ap_at_iou, ar_at_n
+from evaluation.paper_numbers import AP_IOUS, AR_NS
+from evaluation.tables import GROUND_TRUTH_COLUMNS
+
+# (name, prediction source, ground truth): how every run is scored.
+SCORED = (
+    ("expert, all segments", "expert", "all"),
+    ("visual head, visual segments", "visual", "visual"),
+    ("audio head, audio segments", "audio", "audio"),
+)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["train.max_steps=900", ...]`` (values read as YAML) -> {"train": {"max_steps": 900}}."""
+    import yaml
+
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in ("model", "train"):
+            raise ValueError(f"--set {item!r}: expected model.KEY=VALUE or train.KEY=VALUE")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
+
+
+def load_cache_in_memory(features_dir, video_ids):
+    """The cached features of ``video_ids`` as an InMemoryCache, read once for every run."""
+    from extractors.cache import FeatureCache
+    from model.data import InMemoryCache
+
+    cache = FeatureCache(features_dir)
+    feats, fps = {}, 25.0
+    for vid in video_ids:
+        f = cache.get(vid)
+        feats[vid] = (np.asarray(f.visual, dtype=np.float32), np.asarray(f.audio, dtype=np.float32))
+        fps = f.fps
+    return InMemoryCache(feats, fps=fps)
+
+
+def split_truth(manifest, split: str = "test") -> dict[str, dict[str, list]]:
+    """{"all" | "visual" | "audio": {video_id: [[start_s, end_s], ...]}} of one split, from the manifest."""
+    test = manifest[manifest["split"] == split]
+    return {kind: {vid: [[float(s), float(e)] for s, e in segs] for vid, segs in zip(test["video_id"], test[col])}
+            for kind, col in GROUND_TRUTH_COLUMNS.items()}
+
+
+def score(predictions: dict, truth: dict) -> tuple[float, float]:
+    """(avg mAP over IoU 0.1-0.7, avg AR over 20/10/5/2) in percent, on the videos of ``truth``."""
+    preds = {v: predictions.get(v, []) for v in truth}
+    ap = ap_at_iou(preds, truth, AP_IOUS)
+    ar = ar_at_n(preds, truth, AR_NS)
+    return 100 * float(np.mean([ap[t] for t in AP_IOUS])), 100 * float(np.mean([ar[n] for n in AR_NS]))
+
+
+def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, truth: dict, settings: dict,
+            overrides: dict | None = None, device: str = "cpu") -> dict:
+    """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>`` and score its test predictions."""
+    from model.data import training_records
+    from model.predict import expert_proposals, head_proposals, load_model, predict_split
+    from model.train import train
+    from model.variants import resolve_variant
+
+    overrides = overrides or {}
+    model_cfg, train_cfg = resolve_variant(config, variant)
+    model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
+    train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
+    run_dir = Path(out_dir) / f"{variant}-seed{seed}"
+    records = training_records(manifest)  # video_id, split, label: nothing else reaches training
+    started = time.perf_counter()
+    train(model_cfg, train_cfg, records, cache, run_dir, variant=variant, device=device,
+          restart_if_changed=True, progress=False)
+    seconds = time.perf_counter() - started
+    model, _ = load_model(run_dir / "best.pt", device)
+    results = predict_split(model, records, cache, "test", device)
+    labels = dict(zip(records["video_id"], records["label"]))
+    row = {"variant": variant, "seed": seed, "train_seconds": round(seconds, 1),
+           "test_accuracy_4class": float(np.mean([r.video_class == labels[r.video_id] for r in results]))}
+    for name, source, kind in SCORED:
+        if source == "expert":
+            preds = {r.video_id: expert_proposals(r, settings) for r in results}
+        elif results[0].head_scores[source] is None:
+            continue  # this variant has no such head
+        else:
+            preds = {r.video_id: head_proposals(r, source, settings) for r in results}
+        row[name] = score(preds, truth[kind])
+    return row
+
+
+def _mean_sd(values) -> str:
+    values = np.asarray(values, dtype=float)
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.2f} +- {sd:.2f}"
+
+
+def summary_table(rows: list[dict]) -> str:
+    """Markdown: per variant and scoring, mean +- sd over the seeds of avg mAP and avg AR, and each seed's mAP."""
+    lines = ["| variant | scored | seeds | avg mAP | avg AR | avg mAP per seed |", "|---|---|---|---|---|---|"]
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == variant]
+        for name, _, _ in SCORED:
+            vals = [r[name] for r in mine if name in r]
+            if vals:
+                lines.append(f"| {variant} | {name} | {len(vals)} | {_mean_sd([v[0] for v in vals])} | "
+                             f"{_mean_sd([v[1] for v in vals])} | {', '.join(f'{v[0]:.2f}' for v in vals)} |")
+        accs = [r["test_accuracy_4class"] for r in mine]
+        lines.append(f"| {variant} | four-class accuracy (%) | {len(accs)} | {_mean_sd([100 * a for a in accs])} | | "
+                     f"{', '.join(f'{100 * a:.1f}' for a in accs)} |")
+    return "\n".join(lines) + "\n"
+
+
+def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: dict | None = None,
+          device: str = "cpu", echo=print) -> list[dict]:
+    """Every (variant, seed) run's row, in order."""
+    from model.predict import proposal_settings
+
+    truth = split_truth(manifest)
+    settings = proposal_settings(config)
+    rows = []
+    for variant in variants:
+        for seed in seeds:
+            rows.append(run_one(config, variant, seed, manifest, cache, out_dir, truth, settings, overrides, device))
+            echo(json.dumps(rows[-1]))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.seed_study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="workflow config (model, train, proposals sections)")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--features", required=True, help="feature cache folder")
+    parser.add_argument("--variants", nargs="+", default=["full", "concat_baseline", "visual_only", "audio_only"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override for every variant, e.g. train.max_steps=900")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out-dir", required=True, help="run folders go here")
+    parser.add_argument("--json", help="write every run's numbers here")
+    parser.add_argument("--markdown", help="write the summary table here")
+    args = parser.parse_args(argv)
+
+    from model.variants import variant_names
+    from wmmt.config import ConfigError, load_config
+    from wmmt.io import write_json, write_text
+    from wmmt.manifest import load_manifest
+
+    try:
+        config = load_config(args.config)
+        overrides = parse_overrides(args.set)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = [v for v in args.variants if v not in variant_names(config)]
+    if unknown:
+        print(f"error: unknown variant(s) {unknown}; known: {variant_names(config)}", file=sys.stderr)
+        return 2
+    from extractors.cache import FeatureCache
+
+    manifest = load_manifest(args.manifest)
+    have = set(FeatureCache(args.features).video_ids())
+    if not manifest["video_id"].isin(have).all():
+        # Videos whose extraction failed have no features: the study leaves them out (the
+        # workflow's tables count them as missed instead).
+        print(f"warning: {int((~manifest['video_id'].isin(have)).sum())} video(s) of {args.manifest} have no "
+              f"features in {args.features}; left out", file=sys.stderr)
+        manifest = manifest[manifest["video_id"].isin(have)].reset_index(drop=True)
+    cache = load_cache_in_memory(args.features, list(manifest["video_id"]))
+    rows = study(config, manifest, cache, args.variants, args.seeds, args.out_dir, overrides, args.device)
+    table = summary_table(rows)
+    print(table)
+    if args.json:
+        write_json(args.json, {"config": str(args.config), "overrides": overrides, "runs": rows})
+    if args.markdown:
+        write_text(args.markdown, table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""evaluation.seed_study: every (variant, seed) is trained, scored three ways, and reproducible."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation.seed_study import SCORED, parse_overrides, split_truth, study, summary_table
+from tests.test_train_synthetic import AUDIO_DIM, VISUAL_DIM, make_synthetic
+
+CONFIG = {
+    "model": {"visual_dim": VISUAL_DIM, "audio_dim": AUDIO_DIM, "hidden": 16, "attn_dim": 32, "dropout": 0.1},
+    "train": {"max_steps": 12, "batch_size": 8, "eval_every": 6, "lr": 1e-2, "num_workers": 0,
+              "select_metric": "dev_loss", "eval_batch_size": 16},
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    manifest, cache, _ = make_synthetic(n_videos=40, n_dev=8, seed=3)
+    manifest.loc[manifest.index[-12:], "split"] = "test"
+    return manifest, cache
+
+
+def test_study_scores_each_run_and_is_reproducible(tmp_path, data):
+    manifest, cache = data
+    rows = study(CONFIG, manifest, cache, ["full", "visual_only"], [0, 1], tmp_path / "a", echo=lambda _: None)
+    assert [(r["variant"], r["seed"]) for r in rows] == [("full", 0), ("full", 1), ("visual_only", 0),
+                                                         ("visual_only", 1)]
+    names = [name for name, _, _ in SCORED]
+    assert all(name in rows[0] for name in names)  # the full model has all three heads
+    assert "audio head, audio segments" not in rows[2]  # a visual-only model has no audio head
+    for row in rows:
+        assert (tmp_path / "a" / f"{row['variant']}-seed{row['seed']}" / "best.pt").is_file()
+        assert 0.0 <= row["test_accuracy_4class"] <= 1.0
+        for name in names:
+            if name in row:
+                assert all(0.0 <= v <= 100.0 for v in row[name])
+    # Same seed, fresh folder: the same numbers (training and prediction are deterministic on CPU).
+    again = study(CONFIG, manifest, cache, ["full"], [0], tmp_path / "b", echo=lambda _: None)
+    strip = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
+    assert strip(again[0]) == strip(rows[0])
+    table = summary_table(rows)
+    assert table.count("| full |") == 4 and table.count("| visual_only |") == 3  # 3 scorings + accuracy, 2 + 1
+
+
+def test_split_truth_reads_each_modality(data):
+    manifest, _ = data
+    truth = split_truth(manifest)
+    test = manifest[manifest["split"] == "test"]
+    assert set(truth["all"]) == set(test["video_id"])
+    for _, row in test.iterrows():
+        assert bool(truth["visual"][row.video_id]) == (row.label in (1, 2))
+        assert bool(truth["audio"][row.video_id]) == (row.label in (1, 3))
+
+
+def test_overrides_parse_and_reject_bad_keys():
+    assert parse_overrides(["train.max_steps=900", "model.dropout=0.5"]) == {
+        "train": {"max_steps": 900}, "model": {"dropout": 0.5}}
+    for bad in ("max_steps=3", "data.x=1", "train.max_steps"):
+        with pytest.raises(ValueError, match=r"expected model\.KEY=VALUE"):
+            parse_overrides([bad])
+
+
+def test_cli_rejects_unknown_variant_before_reading_data(tmp_path, capsys):
+    from evaluation.seed_study import main
+
+    code = main(["--config", ".test/config.yaml", "--manifest", str(tmp_path / "none.jsonl"), "--features",
+                 str(tmp_path), "--variants", "full", "no_such_variant", "--out-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert "unknown variant(s) ['no_such_variant']" in capsys.readouterr().err
