@@ -13,7 +13,13 @@ On the same clips, in one run:
 3. end to end: ``Extractor.iter_features`` (decode workers -> device -> both models ->
    pooling), i.e. what the shard CLI does minus writing.
 
-It prints videos/s of each and the ratio end-to-end / decode ceiling. Without
+It prints videos/s of each and the ratio end-to-end / decode ceiling.
+``--null-visual`` swaps ResNet-50 for a per-frame stand-in that costs almost nothing
+(global average pool + Linear(3, 2048)) while every other step stays: frames still go
+through normalisation, batching across videos, the audio model and pooling. Then the
+models are no longer the limit, and end-to-end / decode measures what the main loop
+itself costs: the check of the pipeline's plumbing that a machine without a GPU allows
+(use it with ``--random-wav2vec2-size tiny``). Without
 ``--videos`` it makes clips with the project's synthetic generator (224x224 H.264, AAC
 16 kHz, like the clips of REFERENCE section 7). The models are random-weight unless
 checkpoints are given; speed does not depend on the weights.
@@ -51,6 +57,17 @@ def make_clips(folder: Path, count: int, seconds: float) -> list[str]:
         check=True, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
     )
     return sorted(str(p) for p in folder.rglob("*.mp4"))
+
+
+class NullBackbone(torch.nn.Module):
+    """A per-frame 'backbone' of ResNet-50's output width at almost no cost: (N, 3, H, W) -> (N, 2048)."""
+
+    def __init__(self, dim: int = 2048) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.mean(dim=(2, 3)))
 
 
 def bench_decode(videos, settings: ExtractorSettings, pin: bool) -> tuple[float, int]:
@@ -117,6 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trust-checkpoint", action="store_true")
     parser.add_argument("--wav2vec2")
     parser.add_argument("--random-wav2vec2-size", default="base")
+    parser.add_argument("--null-visual", action="store_true",
+                        help="replace ResNet-50 by a near-free stand-in: measures the main loop, not the models")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads of the main process")
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args(argv)
@@ -138,6 +157,8 @@ def main(argv=None) -> int:
             workers=args.workers,
         )
         extractor = Extractor(settings)
+        if args.null_visual:
+            extractor.visual.model = NullBackbone(extractor.visual.dim).to(extractor.device).eval()
         decode_s, frames = bench_decode(videos, settings, pin=extractor.device.type == "cuda")
         models_s = bench_models(extractor, paths[0], len(videos))
         e2e_s = bench_end_to_end(extractor, videos)
@@ -148,13 +169,15 @@ def main(argv=None) -> int:
                    f"{torch.get_num_threads()} torch threads",
         "device": torch.cuda.get_device_name() if extractor.device.type == "cuda" else "cpu",
         "videos": n, "frames": frames, "workers": args.workers, "batch_frames": args.batch_frames,
-        "bf16": args.bf16, "crop_size": args.crop_size, "audio_model": extractor.audio.identity["model"],
+        "bf16": args.bf16, "null_visual": args.null_visual, "crop_size": args.crop_size,
+        "audio_model": extractor.audio.identity["model"],
         "decode_videos_per_s": n / decode_s, "models_videos_per_s": n / models_s,
         "end_to_end_videos_per_s": n / e2e_s,
     }
     result["end_to_end_over_decode"] = result["end_to_end_videos_per_s"] / result["decode_videos_per_s"]
     print(f"{n} videos, {frames} frames ({frames / n:.0f} per video), device {result['device']}, "
-          f"workers {args.workers}, batch {args.batch_frames} frames, bf16 {args.bf16}, crop {args.crop_size}")
+          f"workers {args.workers}, batch {args.batch_frames} frames, bf16 {args.bf16}, crop {args.crop_size}"
+          + (", visual model replaced by a near-free stand-in" if args.null_visual else ""))
     print(f"decode-only ceiling : {result['decode_videos_per_s']:8.2f} videos/s ({frames / decode_s:.0f} frames/s)")
     print(f"models-only         : {result['models_videos_per_s']:8.2f} videos/s")
     print(f"end to end          : {result['end_to_end_videos_per_s']:8.2f} videos/s")

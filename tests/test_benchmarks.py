@@ -1,0 +1,36 @@
+"""The benchmark scripts run and report consistent numbers (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize("null_visual", [False, True])
+def test_bench_extract_reports_three_rates(tmp_path, null_visual):
+    import bench_extract
+
+    out = tmp_path / "bench.json"
+    argv = ["--clips", "2", "--seconds", "1", "--device", "cpu", "--workers", "1", "--batch-frames", "16",
+            "--crop-size", "64", "--random-wav2vec2-size", "tiny", "--json", str(out)]
+    assert bench_extract.main(argv + (["--null-visual"] if null_visual else [])) == 0
+    result = json.loads(out.read_text())
+    assert result["videos"] == 2 and result["frames"] == 50
+    assert result["null_visual"] is null_visual
+    for key in ("decode_videos_per_s", "models_videos_per_s", "end_to_end_videos_per_s"):
+        assert result[key] > 0
+    assert result["end_to_end_over_decode"] == pytest.approx(
+        result["end_to_end_videos_per_s"] / result["decode_videos_per_s"])
+
+
+def test_null_backbone_has_resnet_width():
+    import torch
+    from bench_extract import NullBackbone
+
+    assert NullBackbone()(torch.zeros(5, 3, 64, 64)).shape == (5, 2048)
