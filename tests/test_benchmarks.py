@@ -34,3 +34,17 @@ def test_null_backbone_has_resnet_width():
     from bench_extract import NullBackbone
 
     assert NullBackbone()(torch.zeros(5, 3, 64, 64)).shape == (5, 2048)
+
+
+def test_bench_train_reports_real_model_and_loader_rates():
+    from benchmarks import bench_train
+
+    result = bench_train.main(["--device", "cpu", "--videos", "8", "--frames", "20", "--batch-size", "2",
+                               "--steps", "4", "--rounds", "2", "--warmup", "1", "--num-workers", "0",
+                               "--hidden", "16", "--attn-dim", "32", "--visual-dim", "8", "--audio-dim", "6"])
+    for key in ("real_it_per_s", "model_only_it_per_s", "loader_only_it_per_s"):
+        assert result[key] > 0
+    assert result["ratio"] == pytest.approx(result["real_it_per_s"] / result["model_only_it_per_s"], rel=1e-2)
+    # 2 videos x <= 20 frames x (8 + 6) float32 features, plus the mask and labels.
+    assert 0.0005 < result["batch_mb"] < 0.005
+    assert len(result["ratio_per_round"]) == 2
