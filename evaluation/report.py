@@ -291,6 +291,10 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
         for table in PAPER_TABLES:
             path = ds_dir / "tables" / f"{table}.md"
             parts.append("#" + path.read_text(encoding="utf-8") if path.exists() else f"({table} not built)\n")
+    if config.get("seed_study", {}).get("in_report"):
+        path = ds_dir / "tables" / "seed_study.md"
+        parts.append("## Variants over several training seeds (python -m evaluation.seed_study)\n\n"
+                     + (path.read_text(encoding="utf-8") if path.exists() else "(seed study not built)\n"))
     cross_rows = []
     for pair in config.get("cross_dataset", []):
         if dataset not in (pair["train"], pair["test"]):

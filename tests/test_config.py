@@ -131,3 +131,16 @@ def test_snakemake_rejects_a_config_typo(tmp_path):
     )
     assert result.returncode != 0
     assert "shard_sise" in result.stdout + result.stderr
+
+
+def test_seed_study_defaults_and_typos():
+    config = validate_config(demo())
+    assert config["seed_study"] == {"variants": ["full", "concat_baseline", "visual_only", "audio_only"],
+                                    "seeds": [0, 1, 2], "in_report": False}
+    bad = copy.deepcopy(demo())
+    bad["seed_study"] = {"seed": [0, 1]}
+    with pytest.raises(ConfigError, match="'seed_study'"):
+        validate_config(bad, source="cfg.yaml")
+    bad["seed_study"] = {"variants": ["full", "visual_olny"]}
+    with pytest.raises(ConfigError, match=r"seed_study variants \['visual_olny'\]"):
+        validate_config(bad, source="cfg.yaml")

@@ -63,6 +63,16 @@ def test_pipeline_predictions_cover_every_test_video(pipeline):
     assert 0 <= metrics["classification"]["accuracy"] <= 1
 
 
+def test_seed_study_target(pipeline):
+    result = run_snakemake(pipeline, "results/synthetic/tables/seed_study.md")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads((pipeline / "results/synthetic/tables/seed_study.json").read_text())["runs"]
+    assert [(r["variant"], r["seed"]) for r in runs] == [("full", 0), ("full", 1), ("visual_only", 0),
+                                                         ("visual_only", 1)]
+    table = (pipeline / "results/synthetic/tables/seed_study.md").read_text()
+    assert "| full | expert, all segments | 2 |" in table and "| visual_only | visual head, visual segments | 2 |" in table
+
+
 def test_rerun_has_nothing_to_do(pipeline):
     result = run_snakemake(pipeline, "-n")
     assert result.returncode == 0, result.stderr

@@ -120,6 +120,8 @@ def report_inputs(wildcards):
     }
     if config["ablations"]:
         inputs["tables"] = [f"results/{ds}/tables/{t}.md" for t in PAPER_TABLES]
+    if config["seed_study"]["in_report"]:
+        inputs["seed_study"] = f"results/{ds}/tables/seed_study.md"
     inputs["cross"] = [
         f"results/cross/{p['train']}_to_{p['test']}/metrics.json"
         for p in config["cross_dataset"]

@@ -84,6 +84,39 @@ rule ablation_table:
         "--dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
 
 
+rule seed_study:
+    input:
+        config=EFFECTIVE_CONFIG,
+        manifest="results/{dataset}/manifest.jsonl",
+        features="results/{dataset}/features/summary.json",
+    output:
+        table=report(
+            "results/{dataset}/tables/seed_study.md",
+            caption="../report/seed_study.rst",
+            category="Ablations",
+            subcategory="{dataset}",
+        ),
+        runs="results/{dataset}/tables/seed_study.json",
+    params:
+        variants=" ".join(config["seed_study"]["variants"]),
+        seeds=" ".join(str(s) for s in config["seed_study"]["seeds"]),
+        device=config["device"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/tables/seed_study.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=16000 if GPU else 8000,
+        runtime=24 * 60,
+    shell:
+        "python -m evaluation.seed_study --config {input.config} --manifest {input.manifest} "
+        "--features results/{wildcards.dataset}/features --variants {params.variants} --seeds {params.seeds} "
+        "--device {params.device} --out-dir results/{wildcards.dataset}/seed_study "
+        "--json {output.runs} --markdown {output.table} > {log} 2>&1"
+
+
 rule predict_cross:
     input:
         config=EFFECTIVE_CONFIG,
