@@ -45,6 +45,7 @@ def test_pipeline_writes_the_report(pipeline):
     for table in ("Table IV", "Table V", "Table VI", "Table VII"):
         assert table in report
     assert "Cross-dataset" in report
+    assert "Variants over several training seeds" in report and "| visual_only | expert, all segments | 2 |" in report
     assert "RANDOM weights" in report  # the demo's extractors are random-weight checkpoints
     for fig in ("fas_timelines.png", "temporal_deviation.png", "tsne.png"):
         assert (pipeline / "results/synthetic/figures" / fig).stat().st_size > 1000
@@ -63,9 +64,8 @@ def test_pipeline_predictions_cover_every_test_video(pipeline):
     assert 0 <= metrics["classification"]["accuracy"] <= 1
 
 
-def test_seed_study_target(pipeline):
-    result = run_snakemake(pipeline, "results/synthetic/tables/seed_study.md")
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_seed_study_runs(pipeline):
+    # .test/config.yaml puts the seed study in the report, so the default target built it.
     runs = json.loads((pipeline / "results/synthetic/tables/seed_study.json").read_text())["runs"]
     assert [(r["variant"], r["seed"]) for r in runs] == [("full", 0), ("full", 1), ("visual_only", 0),
                                                          ("visual_only", 1)]
