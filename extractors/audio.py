@@ -88,6 +88,9 @@ class AudioExtractor:
         self.receptive_field, self.hop = _receptive_field(kernels, strides)
         self.kernels, self.strides = tuple(kernels), tuple(strides)
         self.max_batch = max_batch
+        # Clips longer than window_seconds run in windows (set_window); None: every clip whole.
+        self.window_seconds: float | None = None
+        self.context_seconds = 5.0
         self.dim = int(self([torch.zeros(self.receptive_field * 2)])[0].shape[-1])
         identity.update({"dim": self.dim, "layer": layer, "hop_samples": self.hop,
                          "receptive_field_samples": self.receptive_field,
@@ -101,6 +104,45 @@ class AudioExtractor:
     def centre_seconds(self) -> float:
         """Time of audio frame 0's centre after the first sample: half the receptive field."""
         return self.receptive_field / 2 / SAMPLE_RATE
+
+    def set_window(self, window_seconds: float | None, context_seconds: float = 5.0) -> None:
+        """Run clips longer than ``window_seconds`` in windows, to bound memory (None: whole clips).
+
+        Each window computes ``window_seconds`` of output frames and sees ``context_seconds``
+        more audio on each side, whose frames are dropped. Windows start on the frame grid, so
+        frame t of a window is frame t of the clip; with a layer-norm feature encoder (large)
+        the CNN features and the positional convolution are then exactly the whole clip's, and
+        only the transformer layers, which see window + context instead of the clip, differ.
+        A group-norm encoder (base) also normalises its first layer over the window. Features
+        of long clips therefore differ slightly from whole-clip ones: the price of bounded
+        memory, and why windows are off by default. Clips up to window + 2 x context run whole.
+        """
+        if window_seconds is not None and window_seconds <= 0:
+            raise ValueError(f"audio window must be positive seconds, got {window_seconds}")
+        if context_seconds < 0:
+            raise ValueError(f"audio window context must be >= 0 seconds, got {context_seconds}")
+        self.window_seconds = window_seconds
+        self.context_seconds = float(context_seconds)
+        self.identity.pop("window", None)
+        if window_seconds is not None:  # recorded with the extractor's identity: it changes long clips' features
+            self.identity["window"] = {"window_seconds": float(window_seconds),
+                                       "context_seconds": float(context_seconds)}
+
+    def _windowed(self, clip: torch.Tensor) -> torch.Tensor:
+        """Features (Ta, D) of one long normalised clip, window by window on the frame grid."""
+        total = self.num_frames(clip.numel())
+        step = max(1, int(self.window_seconds * SAMPLE_RATE) // self.hop)  # output frames per window
+        context = -(-int(self.context_seconds * SAMPLE_RATE) // self.hop)  # frames of context per side
+        pieces = []
+        for first in range(0, total, step):
+            last = min(total, first + step)  # this window's frames [first, last)
+            a, b = max(0, first - context), min(total, last + context)  # frames computed [a, b)
+            samples = clip[a * self.hop : (b - 1) * self.hop + self.receptive_field]
+            feats = self._run(samples.unsqueeze(0), None)[0]  # (b - a, D)
+            if feats.shape[0] != b - a:
+                raise RuntimeError(f"audio window gave {feats.shape[0]} frames, expected {b - a}")
+            pieces.append(feats[first - a : last - a].float())
+        return torch.cat(pieces)  # (total, D)
 
     def num_frames(self, num_samples: int) -> int:
         length = num_samples
@@ -132,13 +174,19 @@ class AudioExtractor:
         if self.normalize:
             clips = [_normalize(c) for c in clips]
         outputs: list[torch.Tensor | None] = [None] * len(clips)
+        whole = list(range(len(clips)))
+        if self.window_seconds is not None:
+            limit = int((self.window_seconds + 2 * self.context_seconds) * SAMPLE_RATE)
+            for i in [i for i in whole if clips[i].numel() > limit]:
+                outputs[i] = self._windowed(clips[i])
+            whole = [i for i in whole if outputs[i] is None]
         if self.padding_invariant:
-            order = sorted(range(len(clips)), key=lambda i: clips[i].numel())
+            order = sorted(whole, key=lambda i: clips[i].numel())
             groups = [order[k : k + self.max_batch] for k in range(0, len(order), self.max_batch)]
         else:
             by_length = defaultdict(list)
-            for i, clip in enumerate(clips):
-                by_length[clip.numel()].append(i)
+            for i in whole:
+                by_length[clips[i].numel()].append(i)
             groups = [ids[k : k + self.max_batch] for ids in by_length.values()
                       for k in range(0, len(ids), self.max_batch)]
         for group in groups:

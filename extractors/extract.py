@@ -54,6 +54,8 @@ class ExtractorSettings:
     resize_short: int | None = None
     batch_frames: int = 256
     audio_batch: int = 8
+    audio_window_seconds: float | None = None  # None: wav2vec 2.0 sees each clip whole
+    audio_context_seconds: float = 5.0
     workers: int = 0
     prefetch: int = 2
     seed: int = 0
@@ -128,6 +130,7 @@ class Extractor:
                                   settings.device, settings.bf16, settings.channels_last, settings.seed)
         self.audio = load_audio(settings.wav2vec2, settings.wav2vec2_layer, settings.device, settings.seed,
                                 settings.random_wav2vec2_size, settings.trust_checkpoint, settings.audio_batch)
+        self.audio.set_window(settings.audio_window_seconds, settings.audio_context_seconds)
 
     @property
     def meta(self) -> dict:
@@ -273,6 +276,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resize-short", type=int, default=None, help="short side before the crop (crop*256/224)")
     parser.add_argument("--batch-frames", type=int, default=256, help="TSN batch, frames taken across videos")
     parser.add_argument("--audio-batch", type=int, default=8)
+    parser.add_argument("--audio-window-seconds", type=float, default=None,
+                        help="run wav2vec 2.0 on longer clips in windows of this many seconds (bounded memory; "
+                             "long clips' features then differ slightly); default: whole clips")
+    parser.add_argument("--audio-context-seconds", type=float, default=5.0,
+                        help="audio each window also sees on either side (its frames are dropped)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random weights when no checkpoint is given")
 
 
@@ -282,7 +290,8 @@ def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorS
         wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
         device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
         crop_size=args.crop_size, resize_short=args.resize_short, batch_frames=args.batch_frames,
-        audio_batch=args.audio_batch, workers=workers, seed=args.seed,
+        audio_batch=args.audio_batch, audio_window_seconds=args.audio_window_seconds,
+        audio_context_seconds=args.audio_context_seconds, workers=workers, seed=args.seed,
     )
 
 

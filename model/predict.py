@@ -239,8 +239,8 @@ def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
     settings = dict(ckpt.get("data", {}).get("extraction") or {})
     if config:
         settings.update({k: v for k, v in config.get("extraction", {}).items() if k in ExtractorSettings.fields()})
-    for key in ("tsn_checkpoint", "wav2vec2"):
-        if getattr(args, key):
+    for key in ("tsn_checkpoint", "wav2vec2", "audio_window_seconds", "audio_context_seconds"):
+        if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     settings["device"] = args.device
     settings["trust_checkpoint"] = args.trust_checkpoint or settings.get("trust_checkpoint", False)
@@ -292,6 +292,9 @@ def main(argv=None) -> int:
     one.add_argument("--out", help="output folder for prediction.json and timeline.png")
     one.add_argument("--tsn-checkpoint")
     one.add_argument("--wav2vec2")
+    one.add_argument("--audio-window-seconds", type=float,
+                     help="a long video: run wav2vec 2.0 in windows of this many seconds (bounded memory)")
+    one.add_argument("--audio-context-seconds", type=float, help="audio each window also sees on either side")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -132,3 +132,54 @@ def test_random_weight_folder_is_labelled(folders):
     audio = load_audio(folders["tiny"])
     assert audio.identity["random_weights"] is True and audio.identity["seed"] == 1
     assert len(audio.identity["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- windows for long clips
+
+
+def test_window_longer_than_the_clip_changes_nothing(folders):
+    audio = load_audio(folders["tiny"])
+    clips = _clips([32000, 20000])
+    whole = audio(clips)
+    audio.set_window(1.0, 0.5)  # runs whole up to 1 + 2 x 0.5 = 2 s = 32000 samples
+    for a, b in zip(whole, audio(clips)):
+        assert torch.equal(a, b)
+    assert audio.identity["window"] == {"window_seconds": 1.0, "context_seconds": 0.5}
+    audio.set_window(None)
+    assert "window" not in audio.identity
+
+
+def test_windowed_frames_sit_on_the_clip_grid(folders):
+    """Layer 0 (before the transformer layers) of a layer-norm encoder is local: windowed = whole, exactly."""
+    audio = load_audio(folders["tiny-layer"], layer=0)
+    (clip,) = _clips([6 * 16000 + 123])
+    (whole,) = audio([clip])
+    audio.set_window(1.0, 0.5)
+    (windowed,) = audio([clip])
+    assert windowed.shape == whole.shape == (audio.num_frames(clip.numel()), 32)
+    torch.testing.assert_close(windowed, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_windows_bound_what_the_model_sees(folders, monkeypatch):
+    audio = load_audio(folders["tiny"])
+    (clip,) = _clips([20 * 16000])
+    (whole,) = audio([clip])
+    seen = []
+    run = audio._run
+    monkeypatch.setattr(audio, "_run", lambda batch, lengths: seen.append(batch.shape) or run(batch, lengths))
+    audio.set_window(2.0, 1.0)
+    (windowed,) = audio([clip])
+    assert windowed.shape == whole.shape and torch.isfinite(windowed).all()
+    assert len(seen) == 10 and all(shape[0] == 1 for shape in seen)
+    assert max(shape[1] for shape in seen) <= 4 * 16000 + audio.receptive_field
+    # Far from the window edges the features stay close to the whole clip's (the transformer's view differs).
+    cosine = torch.nn.functional.cosine_similarity(windowed, whole, dim=-1)
+    assert cosine.mean() > 0.9
+
+
+def test_window_settings_are_checked(folders):
+    audio = load_audio(folders["tiny"])
+    with pytest.raises(ValueError, match="positive"):
+        audio.set_window(0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        audio.set_window(2.0, -1.0)

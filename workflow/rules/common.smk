@@ -71,6 +71,9 @@ def extractor_args():
         args.append(f"--tsn-config {EXTRACTION['tsn_config']}")
     if EXTRACTION.get("wav2vec2"):
         args.append(f"--wav2vec2 {EXTRACTION['wav2vec2']}")
+    if EXTRACTION.get("audio_window_seconds") is not None:
+        args.append(f"--audio-window-seconds {EXTRACTION['audio_window_seconds']} "
+                    f"--audio-context-seconds {EXTRACTION['audio_context_seconds']}")
     for flag, key in (("--fp16", "fp16_cache"), ("--bf16", "bf16"), ("--strict", "strict"),
                       ("--trust-checkpoint", "trust_checkpoint")):
         if EXTRACTION.get(key):
