@@ -48,3 +48,19 @@ def test_bench_train_reports_real_model_and_loader_rates():
     # 2 videos x <= 20 frames x (8 + 6) float32 features, plus the mask and labels.
     assert 0.0005 < result["batch_mb"] < 0.005
     assert len(result["ratio_per_round"]) == 2
+
+
+def test_gpu_checks_script_dry_run(tmp_path):
+    """benchmarks/gpu_checks.sh (run on a lent GPU) works end to end; SMOKE=1 DEVICE=cpu shrinks it."""
+    import os
+    import subprocess
+
+    out = tmp_path / "out"
+    env = {**os.environ, "SMOKE": "1", "DEVICE": "cpu", "PY": sys.executable, "OUT": str(out)}
+    result = subprocess.run(["bash", "benchmarks/gpu_checks.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "skipped" in (out / "cuda_tests.log").read_text()  # no GPU here: the CUDA tests skip
+    for name in ("extract_bf16_w1.json", "extract_fp32_w1.json"):
+        assert json.loads((out / name).read_text())["end_to_end_videos_per_s"] > 0
+    assert json.loads((out / "train.json").read_text())["loader_only_it_per_s"] > 0

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Every GPU check of the project in one run, sized for a lent GPU machine (15 minutes of
+# device time per session, a machine start included): the CUDA tests, the extraction
+# throughput of issue 3 (videos/s and the ratio to the decode ceiling) and the training
+# loader ratio of issue 4. Results (JSON, logs) go to $OUT (the device tool's folder), else
+# ./gpu_results.
+#
+# The lent machines have torch, torchvision, torchaudio, transformers, pandas and pytest but
+# not decord or PyAV: make their wheels here first (bash benchmarks/gpu_wheels.sh, into .whl/,
+# which .git/info/exclude should list), then, through the device tool, from the repo root:
+#     bash benchmarks/gpu_checks.sh          (carry: [".whl"], timeout_s: 540)
+# A dry run of the script itself on any machine: SMOKE=1 DEVICE=cpu bash benchmarks/gpu_checks.sh
+set -uo pipefail
+OUT=${OUT:-gpu_results}
+mkdir -p "$OUT"
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+SMOKE=${SMOKE:-0}
+export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH="/tmp/site:$PYTHONPATH" || { echo "wheel install failed" >&2; exit 1; }
+fi
+cores=$(nproc)
+if [ "$SMOKE" = 1 ]; then
+    clips=2; seconds=1; workers=1; batch=32; tvideos=8; tframes=50; tbatch=2; tsteps=4; tworkers=1
+else
+    clips=64; seconds=8; workers=$((cores > 1 ? cores - 1 : 1)); batch=512; tvideos=256; tframes=500; tbatch=32
+    tsteps=60; tworkers=8
+fi
+{
+    date -u; nvidia-smi 2>&1 | head -15; echo "cores: $cores"
+    "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+torch.cuda.get_device_name() if torch.cuda.is_available() else '', 'transformers', transformers.__version__)"
+    "$PY" -c "import decord, av; print('decord', decord.__version__, 'av', av.__version__)"
+} > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+status=0
+run() {  # name, command...: log to $OUT/<name>.log, keep going after a failure
+    local name=$1; shift
+    echo "== $name: $*"
+    local start=$SECONDS
+    "$@" > "$OUT/$name.log" 2>&1 || { echo "   FAILED (see $name.log)"; status=1; }
+    echo "   $((SECONDS - start)) s"; tail -n 6 "$OUT/$name.log"
+}
+# 1. The CUDA paths agree with the CPU (skipped, and so passing, without a GPU).
+run cuda_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py -rs
+# 2. Extraction throughput (issue 3): the same clips for every setting.
+clipdir=$(mktemp -d)
+run make_clips "$PY" -m extractors.synthetic --out "$clipdir" --num-videos "$clips" --seed 0 \
+    --min-duration "$seconds" --max-duration "$seconds" --workers "$cores"
+for setting in "bf16 $workers" "fp32 $workers" "bf16 $(( (workers + 1) / 2 ))"; do
+    set -- $setting
+    flag=""; [ "$1" = bf16 ] && flag="--bf16"
+    run "extract_$1_w$2" "$PY" benchmarks/bench_extract.py --videos "$clipdir/**/*.mp4" --device "$DEVICE" \
+        --workers "$2" --batch-frames "$batch" $flag --crop-size 224 --random-wav2vec2-size base \
+        --json "$OUT/extract_$1_w$2.json"
+done
+rm -rf "$clipdir"
+# 3. Training: real loading vs the model alone, and the loader alone (issue 4).
+run train "$PY" -m benchmarks.bench_train --device "$DEVICE" --videos "$tvideos" --frames "$tframes" \
+    --batch-size "$tbatch" --steps "$tsteps" --rounds 4 --num-workers "$tworkers"
+grep -h '^{' "$OUT/train.log" > "$OUT/train.json" || true
+echo "results in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+exit $status
