@@ -356,11 +356,11 @@ def test_train_cli_on_a_read_only_disk_is_one_clear_error(tmp_path):
 
 
 def _snakemake(workdir: Path, *args: str) -> list[str]:
-    # The tiny scenario without the ablation tables and the cross-dataset run: the DAG of one
+    # The tiny scenario without the ablation tables, the seed study and the cross-dataset run: the DAG of one
     # dataset (synthetic data, manifest, two extraction shards, training, prediction,
     # evaluation, report) in about half a minute.
     override = workdir.parent / f"{workdir.name}-override.yaml"
-    override.write_text("ablations: false\ncross_dataset: []\n")
+    override.write_text("ablations: false\ncross_dataset: []\nseed_study: {in_report: false}\n")
     return [sys.executable, "-m", "snakemake", *args, "--snakefile", str(ROOT / "Snakefile"), "--directory",
             str(workdir), "--configfile", str(SNAKEMAKE_CONFIG), str(override), "--cores", "2"]
 
