@@ -2,7 +2,7 @@
 
 One training run says little on a small dataset: two runs of one variant that differ
 only in the seed can move avg mAP by several points. This tool trains the chosen
-variants once per seed on the SAME cached features (read into memory once), predicts
+variants once per seed on the SAME cached features (the memory-mapped cache), predicts
 the test split and scores each run three ways: modality-aware expert selection against
 all forged segments (Tables V-VII), the visual head against the visual segments and the
 audio head against the audio segments (Table IV). It prints mean +- standard deviation
@@ -30,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.metrics import ap_at_iou, ar_at_n
-from evaluation.paper_numbers import AP_IOUS, AR_NS
-from evaluation.tables import GROUND_TRUTH_COLUMNS
+from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
 
 # (name, prediction source, ground truth): how every run is scored.
 SCORED = (
@@ -56,33 +54,15 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def load_cache_in_memory(features_dir, video_ids):
-    """The cached features of ``video_ids`` as an InMemoryCache, read once for every run."""
-    from extractors.cache import FeatureCache
-    from model.data import InMemoryCache
-
-    cache = FeatureCache(features_dir)
-    feats, fps = {}, 25.0
-    for vid in video_ids:
-        f = cache.get(vid)
-        feats[vid] = (np.asarray(f.visual, dtype=np.float32), np.asarray(f.audio, dtype=np.float32))
-        fps = f.fps
-    return InMemoryCache(feats, fps=fps)
-
-
 def split_truth(manifest, split: str = "test") -> dict[str, dict[str, list]]:
-    """{"all" | "visual" | "audio": {video_id: [[start_s, end_s], ...]}} of one split, from the manifest."""
-    test = manifest[manifest["split"] == split]
-    return {kind: {vid: [[float(s), float(e)] for s, e in segs] for vid, segs in zip(test["video_id"], test[col])}
-            for kind, col in GROUND_TRUTH_COLUMNS.items()}
+    """{"all" | "visual" | "audio": {video_id: [[start_s, end_s], ...]}} of one split (the tables' reader)."""
+    return {kind: ground_truth(manifest, split, kind) for kind in GROUND_TRUTH_COLUMNS}
 
 
 def score(predictions: dict, truth: dict) -> tuple[float, float]:
     """(avg mAP over IoU 0.1-0.7, avg AR over 20/10/5/2) in percent, on the videos of ``truth``."""
-    preds = {v: predictions.get(v, []) for v in truth}
-    ap = ap_at_iou(preds, truth, AP_IOUS)
-    ar = ar_at_n(preds, truth, AR_NS)
-    return 100 * float(np.mean([ap[t] for t in AP_IOUS])), 100 * float(np.mean([ar[n] for n in AR_NS]))
+    ap, ar = score_row(predictions, truth)
+    return float(np.mean(ap)), float(np.mean(ar))
 
 
 def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, truth: dict, settings: dict,
@@ -189,14 +169,16 @@ def main(argv=None) -> int:
     from extractors.cache import FeatureCache
 
     manifest = load_manifest(args.manifest)
-    have = set(FeatureCache(args.features).video_ids())
+    # The cache is read as training reads it (memory-mapped shards, random access): memory stays
+    # bounded whatever the dataset size, and the page cache serves the repeated runs.
+    cache = FeatureCache(args.features)
+    have = set(cache.video_ids())
     if not manifest["video_id"].isin(have).all():
         # Videos whose extraction failed have no features: the study leaves them out (the
         # workflow's tables count them as missed instead).
         print(f"warning: {int((~manifest['video_id'].isin(have)).sum())} video(s) of {args.manifest} have no "
               f"features in {args.features}; left out", file=sys.stderr)
         manifest = manifest[manifest["video_id"].isin(have)].reset_index(drop=True)
-    cache = load_cache_in_memory(args.features, list(manifest["video_id"]))
     rows = study(config, manifest, cache, args.variants, args.seeds, args.out_dir, overrides, args.device)
     table = summary_table(rows)
     print(table)

@@ -33,6 +33,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+WINDOW_CONTEXT_SECONDS = 5.0  # default audio each wav2vec 2.0 window also sees on either side (set_window)
 
 
 def wav2vec2_config(size: str = "base"):
@@ -90,7 +91,7 @@ class AudioExtractor:
         self.max_batch = max_batch
         # Clips longer than window_seconds run in windows (set_window); None: every clip whole.
         self.window_seconds: float | None = None
-        self.context_seconds = 5.0
+        self.context_seconds = WINDOW_CONTEXT_SECONDS
         self.dim = int(self([torch.zeros(self.receptive_field * 2)])[0].shape[-1])
         identity.update({"dim": self.dim, "layer": layer, "hop_samples": self.hop,
                          "receptive_field_samples": self.receptive_field,
@@ -105,7 +106,7 @@ class AudioExtractor:
         """Time of audio frame 0's centre after the first sample: half the receptive field."""
         return self.receptive_field / 2 / SAMPLE_RATE
 
-    def set_window(self, window_seconds: float | None, context_seconds: float = 5.0) -> None:
+    def set_window(self, window_seconds: float | None, context_seconds: float = WINDOW_CONTEXT_SECONDS) -> None:
         """Run clips longer than ``window_seconds`` in windows, to bound memory (None: whole clips).
 
         Each window computes ``window_seconds`` of output frames and sees ``context_seconds``

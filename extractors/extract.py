@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from extractors.audio import WINDOW_CONTEXT_SECONDS
 from extractors.cache import VideoFeatures
 from extractors.decode import DecodedVideo, DecodeError, DecodeFailure, DecodeSettings, decode_loader, decode_video
 from extractors.pooling import audio_frame_times, pool_audio_to_visual
@@ -55,7 +56,7 @@ class ExtractorSettings:
     batch_frames: int = 256
     audio_batch: int = 8
     audio_window_seconds: float | None = None  # None: wav2vec 2.0 sees each clip whole
-    audio_context_seconds: float = 5.0
+    audio_context_seconds: float = WINDOW_CONTEXT_SECONDS
     workers: int = 0
     prefetch: int = 2
     seed: int = 0
@@ -279,7 +280,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-window-seconds", type=float, default=None,
                         help="run wav2vec 2.0 on longer clips in windows of this many seconds (bounded memory; "
                              "long clips' features then differ slightly); default: whole clips")
-    parser.add_argument("--audio-context-seconds", type=float, default=5.0,
+    parser.add_argument("--audio-context-seconds", type=float, default=WINDOW_CONTEXT_SECONDS,
                         help="audio each window also sees on either side (its frames are dropped)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random weights when no checkpoint is given")
 

@@ -144,3 +144,11 @@ def test_seed_study_defaults_and_typos():
     bad["seed_study"] = {"variants": ["full", "visual_olny"]}
     with pytest.raises(ConfigError, match=r"seed_study variants \['visual_olny'\]"):
         validate_config(bad, source="cfg.yaml")
+
+
+def test_schema_lists_every_synthetic_artefact_level():
+    from extractors.synthetic import ARTEFACTS
+    from wmmt.config import load_schema
+
+    dataset = load_schema()["$defs"]["dataset"]
+    assert sorted(dataset["properties"]["synthetic"]["properties"]["artefacts"]["enum"]) == sorted(ARTEFACTS)
