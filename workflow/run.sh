@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# The README's two commands:
-#   bash workflow/run.sh demo   # create the environment if missing, run the whole pipeline
-#                               # on the built-in synthetic dataset, print the report's path
-#   bash workflow/run.sh test   # create the environment if missing, run the tests
-# Extra arguments are passed to snakemake (demo) or pytest (test).
+# The README's commands:
+#   bash workflow/run.sh demo                          # the whole pipeline on the built-in synthetic
+#                                                      # dataset; prints the report's path
+#   bash workflow/run.sh pipeline --configfile C.yaml  # the same with your config (real datasets)
+#   bash workflow/run.sh test                          # the tests
+#   bash workflow/run.sh setup                         # only the environment (e.g. before a SLURM run)
+# Each creates the environment in .venv first if it is missing or out of date. Extra arguments
+# are passed to snakemake (demo, pipeline) or pytest (test).
+#
+# demo and pipeline resume: rerun the same command after a failure or a kill. A Snakemake
+# process killed outright (kill -9, out of memory, a closed terminal) leaves its lock in
+# .snakemake/locks, and plain `snakemake` then refuses to start until `--unlock`; these
+# commands remove such a lock, but only when no Snakemake process of this working directory
+# is alive on this machine (a second run beside a live one still fails with Snakemake's lock
+# error), after waiting for jobs the killed run left running.
 set -euo pipefail
+caller_dir=$(pwd)
 cd "$(dirname "$0")/.."
 root=$(pwd)
 venv="$root/.venv"
@@ -26,19 +37,157 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PATH="$venv/bin:$PATH"
 
+# Pids of the processes of this machine that belong to a run in folder $1: Snakemake itself
+# ("S <pid>"), and jobs a killed Snakemake left running ("J <pid>": the project's CLIs,
+# python -m extractors./model./evaluation./wmmt., working in that folder).
+run_processes() {
+    local dir=$1 proc pid cwd kind i
+    local -a argv
+    for proc in /proc/[0-9]*; do
+        pid=${proc#/proc/}
+        [ "$pid" = "$$" ] && continue
+        mapfile -d '' -t argv 2> /dev/null < "$proc/cmdline" || continue
+        kind=
+        for ((i = 0; i < ${#argv[@]} && i < 3; i++)); do
+            case "${argv[i]}" in
+                snakemake | */snakemake) kind=S ;;
+                -m) case "${argv[i + 1]:-}" in
+                        snakemake) kind=S ;;
+                        extractors.* | model.* | evaluation.* | wmmt.*) kind=J ;;
+                    esac ;;
+            esac
+        done
+        [ -n "$kind" ] || continue
+        if ! cwd=$(readlink "$proc/cwd" 2>/dev/null); then
+            # Another user's process: its folder is unknown, so a Snakemake counts as this one's.
+            [ "$kind" = S ] && echo "S $pid"
+            continue
+        fi
+        [ "$cwd" = "$dir" ] && echo "$kind $pid"
+    done
+    return 0
+}
+
+# A lock in $1/.snakemake/locks whose Snakemake is gone: wait for the jobs it left, then unlock.
+# Never while a Snakemake process of that folder is alive: then Snakemake's own lock error stands.
+remove_stale_lock() {
+    local dir=$1
+    shift
+    compgen -G "$dir/.snakemake/locks/*" > /dev/null || return 0
+    if [ ! -r /proc/self/cmdline ]; then
+        echo "note: $dir is locked and this system has no /proc to tell whether its Snakemake is alive;" \
+             "if none is, run the same command with --unlock once" >&2
+        return 0
+    fi
+    local procs
+    procs=$(run_processes "$dir")
+    if grep -q '^S' <<< "$procs"; then
+        return 0
+    fi
+    local waited=0
+    while grep -q '^J' <<< "$procs"; do
+        if [ "$waited" = 0 ]; then
+            echo "A killed Snakemake run left jobs running in $dir (pids" \
+                 "$(sed -n 's/^J //p' <<< "$procs" | paste -sd' ')): waiting for them to end" \
+                 "before resuming (or end them yourself) ..." >&2
+        fi
+        sleep 2
+        waited=1
+        procs=$(run_processes "$dir")
+        grep -q '^S' <<< "$procs" && return 0
+    done
+    echo "Removing the lock left by a Snakemake run that is no longer alive (killed?); resuming." >&2
+    snakemake --profile workflow/profiles/local "$@" --unlock > /dev/null
+}
+
+# Snakemake arguments with the config files made absolute (they are read from the caller's
+# folder, as a user expects) in $args; the working directory (--directory) in $workdir.
+parse_snakemake_args() {
+    args=()
+    workdir=$root
+    local want_config=0 want_dir=0 a
+    local -a split=()
+    for a in "$@"; do  # --configfile=C and --directory=D as two words
+        case "$a" in
+            --configfile=* | --configfiles=* | --directory=*) split+=("${a%%=*}" "${a#*=}") ;;
+            *) split+=("$a") ;;
+        esac
+    done
+    for a in "${split[@]}"; do
+        if [ "$want_dir" = 1 ]; then
+            workdir=$(cd "$caller_dir" && cd "$a" 2>/dev/null && pwd || echo "$a")
+            want_dir=0
+            args+=("$a")
+            continue
+        fi
+        case "$a" in
+            --configfile | --configfiles) want_config=1; args+=("$a"); continue ;;
+            --directory | -d) want_dir=1; want_config=0; args+=("$a"); continue ;;
+            -*) want_config=0 ;;
+            *) if [ "$want_config" = 1 ] && [[ "$a" != /* ]] && [ -e "$caller_dir/$a" ]; then
+                   a="$caller_dir/$a"
+               fi ;;
+        esac
+        args+=("$a")
+    done
+}
+
+# results/<main_dataset>/report.md of the config(s) a run used (the last --configfile wins).
+report_path() {
+    python - "$workdir" "$@" <<'EOF'
+import sys
+from pathlib import Path
+
+import yaml
+
+workdir, argv = sys.argv[1], sys.argv[2:]
+config, files, taking = {}, ["config/config.yaml"], False
+for arg in argv:
+    if arg in ("--configfile", "--configfiles"):
+        files, taking = [], True
+    elif arg.startswith("-"):
+        taking = False
+    elif taking:
+        files.append(arg)
+for name in files:
+    config.update(yaml.safe_load(open(name)) or {})
+print(Path(workdir) / "results" / config["main_dataset"] / "report.md")
+EOF
+}
+
+run_pipeline() {
+    local args workdir
+    parse_snakemake_args "$@"
+    remove_stale_lock "$workdir" "${args[@]}"
+    snakemake --profile workflow/profiles/local "${args[@]}"
+    echo
+    echo "Evaluation report: $(report_path "${args[@]}")"
+}
+
 case "${1:-}" in
     demo)
         shift
-        snakemake --profile workflow/profiles/local "$@"
-        echo
-        echo "Evaluation report: $root/results/$(python -c 'import yaml; print(yaml.safe_load(open("config/config.yaml"))["main_dataset"])')/report.md"
+        run_pipeline "$@"
+        ;;
+    pipeline)
+        shift
+        case " $* " in
+            *" --configfile "* | *" --configfiles "* | *" --configfile="* | *" --configfiles="*) ;;
+            *) echo "usage: bash workflow/run.sh pipeline --configfile CONFIG.yaml [snakemake args]" \
+                    "(without a config: bash workflow/run.sh demo)" >&2
+               exit 2 ;;
+        esac
+        run_pipeline "$@"
         ;;
     test)
         shift
         python -m pytest -q "$@"
         ;;
+    setup)
+        echo "Environment ready: $venv (jobs run its python; e.g. $venv/bin/snakemake --profile ...)"
+        ;;
     *)
-        echo "usage: bash workflow/run.sh demo|test [args]" >&2
+        echo "usage: bash workflow/run.sh demo|pipeline|test|setup [args]" >&2
         exit 2
         ;;
 esac

@@ -1,13 +1,20 @@
 # Helpers shared by the rules: paths, input functions, resources.
 import json
+import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
 # Rules run `python -m <package>` from the working directory (--directory): make the
-# project's packages importable there, locally and on cluster nodes alike.
-shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; ")
+# project's packages importable there, locally and on cluster nodes alike. That `python`
+# is the interpreter running this Snakemake (the project's .venv, as the README starts it),
+# not whichever one the user's PATH has first; a conda or container deployment
+# (--sdm conda / apptainer) brings its own python instead.
+_deployment = getattr(workflow.deployment_settings, "deployment_method", None) or ()
+_own_python = any(m.name in ("CONDA", "APPTAINER") for m in _deployment)
+_python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \"$@\"; }}}}; "
+shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
 from wmmt.config import validate_config  # noqa: E402
 from model.variants import PAPER_TABLES  # noqa: E402
