@@ -7,7 +7,9 @@ Reads what the workflow produced under ``results/D`` (metrics, predictions, trai
 log, feature summary, manifest issues, ablation tables, cross-dataset metrics) and
 writes the report with:
   * the Table I layout (our mAP per IoU, average, AR per N, average) beside the paper's
-    numbers for a dataset of the same format, and the per-forgery-type subsets;
+    numbers for a dataset of the same format: WMMT, the fully supervised reference on the
+    same features, a whole-video floor, the ratio WMMT / fully supervised, the subsets
+    (evaluation.tables.main_results_table);
   * four-class accuracy, confusion matrix and video-level AUCs;
   * FAS timelines of a few test videos against the ground truth (figure);
   * temporal deviation of real vs fake videos per modality (Fig. 3) and t-SNE of the
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.paper_numbers import AP_IOUS, AR_NS, CROSS_DATASET, INTRA_DATASET
-from evaluation.tables import markdown_table
+from evaluation.tables import floor_metrics, main_results_table, markdown_table, metrics_row
 from model.variants import PAPER_TABLES
 from wmmt.io import atomic_path, write_text
 
@@ -41,23 +43,6 @@ CLASS_NAMES = ("real", "both fake", "visual-only", "audio-only")
 def _load_json(path):
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
-
-
-def metrics_row(metrics: dict) -> tuple[list[float], list[float]]:
-    """A metrics.json -> (mAP at 0.1..0.7, AR@20/10/5/2) in percent."""
-    def pct(value):  # null (no forged segment to find) stays undefined
-        return float("nan") if value is None else 100 * value
-
-    ap = [pct(metrics["ap"][_key(metrics["ap"], t)]) for t in AP_IOUS]
-    ar = [pct(metrics["ar"][_key(metrics["ar"], n)]) for n in AR_NS]
-    return ap, ar
-
-
-def _key(table: dict, value) -> str:
-    for k in table:
-        if float(k) == float(value):
-            return k
-    raise KeyError(f"metrics lack {value} (have {sorted(table)})")
 
 
 def _savefig(fig, path) -> None:
@@ -242,7 +227,7 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     issues = _load_json(ds_dir / "manifest_issues.json")
     report_cfg = config.get("report", {})
 
-    paper_title, paper_row = INTRA_DATASET[fmt]
+    paper_title = INTRA_DATASET[fmt][0]
     parts = [f"# WMMT evaluation report: dataset `{dataset}`", ""]
     random_parts = [k for k, v in (summary.get("extractor", {}).get("random_weights") or {}).items() if v]
     if random_parts:
@@ -253,10 +238,12 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     parts.append("")
     parts.append(f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})")
     parts.append("")
-    rows = [("WMMT", f"ours ({dataset})", metrics_row(metrics)), ("WMMT", f"paper, {paper_title}", paper_row)]
-    for subset, sub in sorted(metrics.get("subsets", {}).items()):
-        rows.append((f"subset: {subset}", f"ours ({dataset})", metrics_row(sub)))
-    parts.append(markdown_table(rows))
+    # The fully supervised reference is trained with the ablation variants (workflow/rules/report.smk).
+    reference = _load_json(ds_dir / "runs/supervised/test/metrics.json") if config.get("ablations", True) else None
+    floor = floor_metrics(ds_dir / "runs/full/test/classes.csv", manifest, config)
+    main_table, rows = main_results_table(dataset, fmt, metrics, reference, floor,
+                                          reference_note="not built (ablations: false)")
+    parts.append(main_table)
     parts.append("AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
                  "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.")
     parts.append("")

@@ -1,5 +1,10 @@
 """The paper's tables in its layout (mAP per IoU, average, AR per N, average), ours beside its numbers.
 
+``main_results_table`` builds the report's Table I (or II) layout: WMMT, the fully
+supervised reference trained on the same features (``model.supervised``), a floor (one
+whole-video proposal per video scored by the full model's P(fake)), the paper's rows,
+and the ratio of average mAP WMMT / fully supervised beside the paper's.
+
 CLI (the workflow's ``ablation_table`` rule)::
 
     python -m evaluation.tables --table table_vii --runs results/D/runs --manifest results/D/manifest.jsonl \
@@ -14,6 +19,7 @@ model.variants.PAPER_TABLES.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -21,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.metrics import ap_at_iou, ar_at_n
-from evaluation.paper_numbers import ABLATIONS, AP_IOUS, AR_NS
+from evaluation.paper_numbers import ABLATIONS, AP_IOUS, AR_NS, FULLY_SUPERVISED, INTRA_DATASET
 from model.variants import PAPER_TABLES
 from wmmt.io import write_text
 
@@ -65,6 +71,114 @@ def markdown_table(rows: list[tuple[str, str, tuple | None]]) -> str:
             cells = _fmt([*ap, float(np.mean(ap))]) + _fmt([*ar, float(np.mean(ar))])
         lines.append("| " + " | ".join([label, source, *cells]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def metrics_row(metrics: dict) -> tuple[list[float], list[float]]:
+    """A metrics.json -> (mAP at 0.1..0.7, AR@20/10/5/2) in percent."""
+    def pct(value):  # null (no forged segment to find) stays undefined
+        return float("nan") if value is None else 100 * value
+
+    ap = [pct(metrics["ap"][_key(metrics["ap"], t)]) for t in AP_IOUS]
+    ar = [pct(metrics["ar"][_key(metrics["ar"], n)]) for n in AR_NS]
+    return ap, ar
+
+
+def _key(table: dict, value) -> str:
+    for k in table:
+        if float(k) == float(value):
+            return k
+    raise KeyError(f"metrics lack {value} (have {sorted(table)})")
+
+
+# --------------------------------------------------------------------------- Table I layout
+
+REFERENCE_LABEL = "fully supervised reference (ours, same features)"
+FLOOR_LABEL = "floor: one whole-video proposal per video, scored by P(fake)"
+
+
+def floor_predictions(classes_path, manifest, split: str = "test") -> dict[str, list]:
+    """One proposal per video of ``split``, ``[[P(fake), 0, duration]]`` with P(fake) = 1 - p0 from a
+    model's classes.csv; a video whose extraction failed gets none, as in its own predictions."""
+    with open(classes_path, newline="", encoding="utf-8") as fh:
+        rows = {r["video_id"]: r for r in csv.DictReader(fh)}
+    table = manifest[manifest["split"] == split]
+    missing = [v for v in table["video_id"] if v not in rows]
+    if missing:
+        raise ValueError(f"{classes_path}: no row for {len(missing)} video(s) of split {split!r}, e.g. {missing[0]}")
+    out = {}
+    for vid, duration in zip(table["video_id"], table["duration"]):
+        row = rows[vid]
+        failed = str(row.get("extraction_failed", "0")).strip() == "1"
+        out[vid] = [] if failed else [[1.0 - float(row["p0"]), 0.0, float(duration)]]
+    return out
+
+
+def evaluation_settings(config: dict | None) -> dict:
+    """The AP IoUs, AR Ns and AR IoUs the workflow's evaluate rule uses (config ``evaluation:``, else defaults)."""
+    from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_IOU, DEFAULT_AR_N
+
+    ev = (config or {}).get("evaluation", {})
+    return {"ap_ious": list(dict.fromkeys(ev.get("ap_iou") or DEFAULT_AP_IOU)),
+            "ar_ns": list(dict.fromkeys(ev.get("ar_n") or DEFAULT_AR_N)),
+            "ar_ious": list(dict.fromkeys(ev.get("ar_iou") or DEFAULT_AR_IOU))}
+
+
+def floor_metrics(classes_path, manifest, config: dict | None = None, split: str = "test") -> dict:
+    """metrics.json-like scores of the floor, by the evaluator and settings of the evaluate rule."""
+    from evaluation.evaluate import evaluate
+
+    table = manifest[manifest["split"] == split].reset_index(drop=True)
+    return evaluate(floor_predictions(classes_path, manifest, split), table, **evaluation_settings(config))
+
+
+def map_ratio(weak: tuple | None, reference: tuple | None) -> float | None:
+    """Average mAP (over IoU 0.1..0.7) of a weakly supervised row over a fully supervised one."""
+    if weak is None or reference is None:
+        return None
+    num, den = float(np.mean(weak[0])), float(np.mean(reference[0]))
+    return num / den if np.isfinite(num) and np.isfinite(den) and den > 0 else None
+
+
+def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | None, floor: dict | None,
+                       reference_note: str = "not built") -> tuple[str, list]:
+    """The report's main table (layout of Table I / II) and the ratio line; also the rows, for HTML.
+
+    ``wmmt``, ``reference`` and ``floor`` are metrics.json dicts (``reference`` / ``floor``
+    None when not built: their rows read n/a and ``reference_note`` says why).
+    """
+    paper_title, paper_wmmt = INTRA_DATASET[fmt]
+    fs_name, paper_fs = FULLY_SUPERVISED[fmt]
+    ours = f"ours ({dataset})"
+    wmmt_row = metrics_row(wmmt)
+    reference_row = metrics_row(reference) if reference is not None else None
+    rows = [
+        ("WMMT (ours, weakly supervised)", ours, wmmt_row),
+        ("WMMT", f"paper, {paper_title}", paper_wmmt),
+        (REFERENCE_LABEL, ours if reference is not None else f"ours ({dataset}): {reference_note}", reference_row),
+        (f"{fs_name} (fully supervised)", f"paper, {paper_title}", paper_fs),
+        (FLOOR_LABEL, ours, metrics_row(floor) if floor is not None else None),
+    ]
+    for subset, sub in sorted(wmmt.get("subsets", {}).items()):
+        rows.append((f"WMMT, subset: {subset}", ours, metrics_row(sub)))
+    ratio, paper_ratio = map_ratio(wmmt_row, reference_row), map_ratio(paper_wmmt, paper_fs)
+
+    def avg(row) -> str:
+        return f"{np.mean(row[0]):.2f}"
+
+    if ratio is not None:
+        ours_text = f"**{ratio:.2f}** ({avg(wmmt_row)} / {avg(reference_row)})"
+    elif reference_row is None:
+        ours_text = f"n/a (reference {reference_note})"
+    else:
+        ours_text = f"n/a (the reference's average mAP is {avg(reference_row)})"
+    line = (f"Average mAP, WMMT / fully supervised: ours {ours_text}; paper {paper_ratio:.2f} "
+            f"(WMMT {avg(paper_wmmt)} / {fs_name} {avg(paper_fs)}, {paper_title}).")
+    note = ("The fully supervised reference is WMMT's network trained with the train split's forged "
+            "timestamps (per-frame targets, `python -m model.supervised`); its per-frame scores go through the "
+            "same proposal generator, expert selection and evaluator. The floor gives each test video the one "
+            "proposal [0, duration] scored by P(fake) = 1 - p0 of the full WMMT's classifier: what video-level "
+            "detection alone scores, without any localisation.")
+    return f"{markdown_table(rows)}\n{line}\n\n{note}\n", [r for r in rows if r[2] is not None]
 
 
 def ablation_table(table: str, runs_dir, manifest, dataset: str) -> str:

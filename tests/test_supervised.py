@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from model.data import InMemoryCache
@@ -160,3 +161,84 @@ def test_selection_by_dev_frame_loss(tmp_path):
     summary = train_supervised(tiny_model_config(), tiny_train_config(max_steps=4, eval_every=2), manifest, cache,
                                tmp_path, select="dev_frame_loss", progress=False)
     assert summary["select_metric"] == "dev_frame_loss" and summary["best_metric"] > 0
+
+
+# --------------------------------------------------------------------------- Table I rows
+
+
+def _floor_inputs(tmp_path):
+    manifest = pd.DataFrame({
+        "video_id": ["A", "B", "C", "D", "T"],
+        "split": ["test", "test", "test", "test", "train"],
+        "label": [1, 0, 1, 2, 1],
+        "duration": [4.0, 4.0, 4.0, 4.0, 4.0],
+        "fake_periods": [[[0.0, 2.7]], [], [[0.0, 1.0]], [[0.0, 3.0]], [[0.0, 1.0]]],
+    })
+    classes = tmp_path / "classes.csv"
+    classes.write_text("video_id,pred_class,p0,p1,p2,p3,visual_score,audio_score,extraction_failed\n"
+                       "A,1,0.2,0.5,0.2,0.1,0.7,0.6,0\n"
+                       "B,0,0.1,0.6,0.2,0.1,0.8,0.7,0\n"
+                       "C,0,0.25,0.25,0.25,0.25,0.5,0.5,1\n"
+                       "D,2,0.3,0.2,0.4,0.1,0.6,0.3,0\n")
+    return manifest, classes
+
+
+def test_floor_is_one_whole_video_proposal_scored_by_p_fake(tmp_path):
+    from evaluation.tables import floor_metrics, floor_predictions
+
+    manifest, classes = _floor_inputs(tmp_path)
+    predictions = floor_predictions(classes, manifest)
+    assert predictions == {"A": [[pytest.approx(0.8), 0.0, 4.0]], "B": [[pytest.approx(0.9), 0.0, 4.0]],
+                           "C": [], "D": [[pytest.approx(0.7), 0.0, 4.0]]}  # C: extraction failed
+    metrics = floor_metrics(classes, manifest)
+    # Ranked B (real: false alarm), A (IoU 0.675), D (IoU 0.75); C's segment is missed: 3 segments.
+    # AP with the evaluators' curve (no point at recall 0): (1/3)(2/3) + (1/3)(2/3) = 4/9 up to IoU 0.6;
+    # at 0.7 only D matches, third of three: (1/3)(1/3) = 1/9.
+    assert metrics["ap"]["0.1"] == pytest.approx(4 / 9) and metrics["ap"]["0.6"] == pytest.approx(4 / 9)
+    assert metrics["ap"]["0.7"] == pytest.approx(1 / 9)
+    assert metrics["map_avg"] == pytest.approx((6 * 4 / 9 + 1 / 9) / 7)
+    # AR over IoU 0.5:0.05:0.95: A passes 4 of 10 thresholds, D 5, C none.
+    assert metrics["ar"]["20"] == pytest.approx((0.4 + 0.5 + 0.0) / 3)
+    (tmp_path / "short.csv").write_text(classes.read_text().rsplit("D,", 1)[0])
+    with pytest.raises(ValueError, match="no row for 1 video"):
+        floor_predictions(tmp_path / "short.csv", manifest)
+
+
+def _metrics(ap: float, ar: float) -> dict:
+    from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_N
+
+    return {"ap": {str(t): ap for t in DEFAULT_AP_IOU}, "ar": {str(n): ar for n in DEFAULT_AR_N}}
+
+
+def test_ratio_of_average_map_ours_and_the_papers():
+    from evaluation.paper_numbers import FULLY_SUPERVISED, INTRA_DATASET
+    from evaluation.tables import map_ratio
+
+    assert map_ratio(([30.0] * 7, [0.0] * 4), ([60.0] * 7, [0.0] * 4)) == pytest.approx(0.5)
+    assert map_ratio(([30.0] * 7, [0.0] * 4), None) is None
+    assert map_ratio(([30.0] * 7, [0.0] * 4), ([0.0] * 7, [0.0] * 4)) is None
+    # The paper: WMMT 73.27 vs ActionFormer 96.59 avg mAP on LAV-DF (Table I), 34.33 vs 66.87 (Table II).
+    assert round(map_ratio(INTRA_DATASET["lavdf"][1], FULLY_SUPERVISED["lavdf"][1]), 2) == 0.76
+    assert round(map_ratio(INTRA_DATASET["avdeepfake1m"][1], FULLY_SUPERVISED["avdeepfake1m"][1]), 2) == 0.51
+
+
+def test_main_table_has_the_reference_the_floor_and_the_ratio():
+    from evaluation.tables import FLOOR_LABEL, REFERENCE_LABEL, main_results_table
+
+    wmmt = {**_metrics(0.3, 0.5), "subsets": {"both": _metrics(0.2, 0.4)}}
+    text, rows = main_results_table("demo", "lavdf", wmmt, _metrics(0.6, 0.9), _metrics(0.05, 0.1))
+    lines = text.splitlines()
+    assert lines[2].startswith("| WMMT (ours, weakly supervised) | ours (demo) | 30.00 |")
+    assert lines[3].startswith("| WMMT | paper, Table I (LAV-DF) | 92.28 |")
+    assert lines[4].startswith(f"| {REFERENCE_LABEL} | ours (demo) | 60.00 |")
+    assert lines[5].startswith("| ActionFormer (fully supervised) | paper, Table I (LAV-DF) | 97.97 |")
+    assert lines[6].startswith(f"| {FLOOR_LABEL} | ours (demo) | 5.00 |")
+    assert lines[7].startswith("| WMMT, subset: both | ours (demo) | 20.00 |")
+    assert "WMMT / fully supervised: ours **0.50** (30.00 / 60.00); paper 0.76 (WMMT 73.27 / ActionFormer 96.59" in text
+    assert len(rows) == 6
+    # Without the reference: its row reads n/a (and stays out of the HTML rows), the ratio says why.
+    text, rows = main_results_table("demo", "avdeepfake1m", wmmt, None, _metrics(0.05, 0.1),
+                                    reference_note="not built (ablations: false)")
+    assert f"| {REFERENCE_LABEL} | ours (demo): not built (ablations: false) | n/a |" in text
+    assert "ours n/a (reference not built (ablations: false)); paper 0.51" in text
+    assert len(rows) == 5 and all(r[2] is not None for r in rows)

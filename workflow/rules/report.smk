@@ -1,12 +1,19 @@
 # Reports: the Markdown report of a dataset (Table I layout beside the paper's
-# numbers, confusion matrix, FAS timelines, extraction failures, extractor and
-# model identity, ablation tables, cross-dataset results, Fig. 3 and Fig. 4).
+# numbers, with the fully supervised reference and a floor; confusion matrix, FAS
+# timelines, extraction failures, extractor and model identity, ablation tables,
+# cross-dataset results, Fig. 3 and Fig. 4).
 
 
 
 rule report:
     input:
         unpack(report_inputs),
+        # The Table I rows beside WMMT: the floor scores the full model's P(fake); the fully
+        # supervised reference is trained with the other comparison models (ablations).
+        classes="results/{dataset}/runs/full/test/classes.csv",
+        reference=lambda wc: (
+            f"results/{wc.dataset}/runs/supervised/test/metrics.json" if config["ablations"] else []
+        ),
     output:
         report="results/{dataset}/report.md",
         timelines=report(

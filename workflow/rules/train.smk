@@ -34,3 +34,47 @@ rule train:
         "--manifest {input.manifest} --features results/{wildcards.dataset}/features "
         "--out results/{wildcards.dataset}/runs/{wildcards.variant} --device {params.device} "
         "--restart-if-changed --export {output.model} > {log} 2>&1"
+
+
+# The fully supervised reference (model.supervised): WMMT's network trained WITH the train
+# split's forged timestamps, the report's yardstick. It is no variant of WMMT, so rule train
+# never builds it; rules predict and evaluate treat its model.pt like any variant's.
+if "supervised" in config.get("variants", {}):
+    raise ValueError(
+        "workflow config: the variant name 'supervised' is taken by the fully supervised reference "
+        "(rule train_supervised, python -m model.supervised); rename the variant"
+    )
+
+
+ruleorder: train_supervised > train
+
+
+rule train_supervised:
+    input:
+        config=EFFECTIVE_CONFIG,
+        manifest="results/{dataset}/manifest.jsonl",
+        features="results/{dataset}/features/summary.json",
+    output:
+        model="results/{dataset}/runs/supervised/model.pt",
+        curves=report(
+            "results/{dataset}/runs/supervised/curves.png",
+            caption="../report/curves.rst",
+            category="Training",
+            subcategory="{dataset}",
+            labels={"variant": "supervised (fully supervised reference)"},
+        ),
+    params:
+        device=config["device"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/train/supervised.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=16000 if GPU else 4000,
+        runtime=24 * 60,
+    shell:
+        "python -m model.supervised --config {input.config} --manifest {input.manifest} "
+        "--features results/{wildcards.dataset}/features --out results/{wildcards.dataset}/runs/supervised "
+        "--device {params.device} --no-progress --export {output.model} > {log} 2>&1"
