@@ -544,3 +544,46 @@ def test_cli_bad_metadata_exits_non_zero_with_one_line(tmp_path):
     assert len(lines) == 1
     assert lines[0].startswith(f"error: {meta}: record 3 (file 'test/000003.mp4'): field 'split'")
     assert not out.exists()
+
+
+def test_schema_default_tolerance_is_the_readers():
+    import yaml
+
+    from wmmt.manifest import DEFAULT_TOLERANCE_S
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert schema["$defs"]["dataset"]["properties"]["segment_tolerance"]["default"] == DEFAULT_TOLERANCE_S
+
+
+def test_workflow_passes_the_configs_segment_tolerance(tmp_path):
+    """A segment 0.1 s past the video's end: the one-frame default refuses the dataset, naming the
+    config key; the dataset's segment_tolerance in the config lets the manifest rule accept it."""
+    root = tmp_path / "LAV-DF"
+    records = lavdf_records()
+    records[1]["fake_periods"] = [[4.6, 5.1]]  # duration 5.0
+    root.mkdir()
+    dump(root / "metadata.json", records)  # no mp4 files: listed as records without a file, not fatal
+
+    def run(extra: str):
+        config = tmp_path / "config.yaml"
+        config.write_text(f"main_dataset: lavdf\ndevice: cpu\n"
+                          f"datasets:\n  lavdf: {{format: lavdf, root: {root}, metadata: [metadata.json]{extra}}}\n")
+        workdir = tmp_path / ("work" + extra.replace(" ", "").replace(",", "_").replace(":", ""))
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+             "--cores", "1", "--printshellcmds", "results/lavdf/manifest.jsonl", "--configfile", str(config)],
+            capture_output=True, text=True, cwd=REPO, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        ), workdir
+
+    refused, workdir = run("")
+    assert refused.returncode != 0
+    log = (workdir / "logs/lavdf/manifest.log").read_text()
+    assert "field 'fake_periods': segment 0 [4.6, 5.1] lies outside the video [0, 5] s (tolerance 0.04 s" in log
+    assert "segment_tolerance" in log and "--tolerance" in log
+
+    accepted, workdir = run(", segment_tolerance: 0.2")
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    assert "--tolerance 0.2 " in accepted.stdout + accepted.stderr
+    rows = [json.loads(line) for line in (workdir / "results/lavdf/manifest.jsonl").read_text().splitlines()]
+    assert rows[1]["fake_periods"] == [[4.6, 5.1]]

@@ -206,7 +206,8 @@ def _periods(value, field_name: str, duration: float, tolerance: float, meta_pat
                 record,
                 field_name,
                 f"segment {k} {segment!r} lies outside the video [0, {duration:g}] s "
-                f"(tolerance {tolerance:g} s)",
+                f"(tolerance {tolerance:g} s; allow more with the dataset's segment_tolerance "
+                "in the workflow config, or --tolerance)",
             )
         out.append([start, end])
     return out

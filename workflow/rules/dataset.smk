@@ -60,6 +60,7 @@ checkpoint manifest:
         strict=lambda wc: "--strict" if DATASETS[wc.dataset].get("strict") else "",
         dev=lambda wc: f"--dev-fraction {DATASETS[wc.dataset]['dev_fraction']} "
         f"--seed {DATASETS[wc.dataset]['dev_seed']}",
+        tolerance=lambda wc: DATASETS[wc.dataset]["segment_tolerance"],
     conda:
         "../../environment.yml"
     log:
@@ -71,4 +72,4 @@ checkpoint manifest:
     shell:
         "python -m wmmt.manifest --format {params.fmt} --metadata {params.metadata} "
         "--root {params.root} --out {output.manifest} --issues {output.issues} "
-        "{params.strict} {params.dev} > {log} 2>&1"
+        "--tolerance {params.tolerance} {params.strict} {params.dev} > {log} 2>&1"
