@@ -124,6 +124,7 @@ def test_extractor_clis_refuse_a_pickled_tsn_checkpoint_without_trust(models, tm
     (line,) = _error_lines(result.stderr)
     assert line.startswith(f"error: {models['tsn']}: checkpoint needs full unpickling"), line
     assert "--trust-checkpoint" in line and "Traceback" not in result.stderr
+    assert line.isprintable() and "numpy.ndarray" in line and "trust_checkpoint: true" in line  # plain, named
     assert not out.exists()
     result = _module(cli, *argv, "--trust-checkpoint")
     assert result.returncode == 0, result.stderr[-3000:]

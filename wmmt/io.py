@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -123,9 +124,10 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False):
     except pickle.UnpicklingError as exc:
         if not trust:
             raise UnsafeCheckpointError(
-                f"{path}: checkpoint needs full unpickling, which can run code from the file "
-                f"({str(exc).splitlines()[0][:200]}). Pass the trust flag for this file "
-                "(--trust-checkpoint) only if you trust where it came from."
+                f"{path}: checkpoint needs full unpickling, which can run code from the file; beyond tensors "
+                f"and plain containers it holds {_unsafe_globals_text(path, exc)}. Allow it only if you "
+                "trust where the file came from: --trust-checkpoint on the command line, or "
+                "trust_checkpoint: true in the workflow config's extraction section (extractor checkpoints)."
             ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise RuntimeError(f"{path}: not a readable torch checkpoint: {exc}") from exc
@@ -133,6 +135,29 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False):
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # full unpickling can fail in any way: a corrupt stream, a class that is gone
         raise RuntimeError(f"{path}: not a readable torch checkpoint: {type(exc).__name__}: {exc}") from exc
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _unsafe_globals_text(path: Path, exc: Exception, most: int = 5) -> str:
+    """The classes and functions a checkpoint needs unpickled, for the refusal: plain text, named.
+
+    torch's own message carries terminal colour codes and, in its first line, no name at all.
+    The one torch stopped at is read from its message; a zip checkpoint (torch.save since 1.6)
+    is also scanned for every other such name, without unpickling anything.
+    """
+    import torch
+
+    names = re.findall(r"GLOBAL ([\w.]+)", _ANSI.sub("", str(exc)))  # the one torch stopped at first
+    try:
+        names += sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # not a zip checkpoint, or a torch without the scan
+        pass
+    names = list(dict.fromkeys(names))
+    if not names:
+        return "other objects"
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _is_torch_file(path: Path) -> bool:
