@@ -4,7 +4,8 @@ One training run says little on a small dataset: two runs of one variant that di
 only in the seed can move avg mAP by several points. This tool trains the chosen
 variants once per seed on the SAME cached features (the memory-mapped cache), predicts
 the test split and scores each run three ways: modality-aware expert selection against
-all forged segments (Tables V-VII), the visual head against the visual segments and the
+all forged segments (Tables V-VII; with the config's class-0 gate, and with the soft gate
+for comparison), the visual head against the visual segments and the
 audio head against the audio segments (Table IV). It prints mean +- standard deviation
 over the seeds and every run's numbers::
 
@@ -35,6 +36,7 @@ from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
 # (name, prediction source, ground truth): how every run is scored.
 SCORED = (
     ("expert, all segments", "expert", "all"),
+    ("expert with the soft gate, all segments", "expert_soft", "all"),
     ("visual head, visual segments", "visual", "visual"),
     ("audio head, audio segments", "audio", "audio"),
 )
@@ -69,7 +71,7 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
             overrides: dict | None = None, device: str = "cpu") -> dict:
     """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>`` and score its test predictions."""
     from model.data import training_records
-    from model.predict import expert_proposals, head_proposals, load_model, predict_split
+    from model.predict import expert_proposals, gate_setting, head_proposals, load_model, predict_split
     from model.train import train
     from model.variants import resolve_variant
 
@@ -89,8 +91,10 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     row = {"variant": variant, "seed": seed, "train_seconds": round(seconds, 1),
            "test_accuracy_4class": float(np.mean([r.video_class == labels[r.video_id] for r in results]))}
     for name, source, kind in SCORED:
-        if source == "expert":
-            preds = {r.video_id: expert_proposals(r, settings) for r in results}
+        if source == "expert":  # the config's gate (hard unless it says soft)
+            preds = {r.video_id: expert_proposals(r, settings, gate_setting(config)) for r in results}
+        elif source == "expert_soft":
+            preds = {r.video_id: expert_proposals(r, settings, "soft") for r in results}
         elif results[0].head_scores[source] is None:
             continue  # this variant has no such head
         else:

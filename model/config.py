@@ -19,8 +19,9 @@ from dataclasses import dataclass
 TASKS = ("multitask", "visual", "audio")
 DEVIATION_FNS = ("l1", "l2", "cosine", "kl", "mse")
 DEVIATION_OBJECTIVES = ("a", "v", "m", "a+v", "a+v+m")
-TPPA_NORMS = ("sigmoid", "softmax", "mean", "none")
+TPPA_NORMS = ("sigmoid", "softmax", "mean", "sum", "none")
 AGGREGATIONS = ("topk", "mean")
+DP_TARGETS = ("modality", "psi")
 SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss", "dev_ap")
 
 
@@ -78,6 +79,8 @@ class WMMTConfig(_DictMixin):
     reduce_visual: bool = True  # average channel pairs (2048 -> 1024) before embedding, as the predecessor
     input_norm: bool = True  # standardise each feature dim with train-split statistics (docs/decisions/model.md)
     dropout: float = 0.7  # inside the localisation heads, as the predecessor
+    input_dropout: float = 0.0  # training only: dropout on the standardised input features
+    input_noise: float = 0.0  # training only: std of Gaussian noise added to the standardised inputs
     # Ablation switches (Table VII): baseline = all four False (concat embeddings -> h_m).
     intra_fe: bool = True
     inter_fe: bool = True
@@ -91,6 +94,7 @@ class WMMTConfig(_DictMixin):
     aggregation: str = "topk"  # temporal aggregation of Eq. 2
     topk_ratio: float = 0.2  # k = max(1, floor(ratio * T)); the predecessor's T // 5
     dp_topk_ratio: float = 0.2  # same, over the T-1 adjacent deviations of L_dp
+    dp_target: str = "modality"  # L_dp's target: psi for F_m, y_v / y_a for F''_v / F''_a ("psi": psi for all)
     lambda_m: float = 0.8
     lambda_v: float = 0.1
     lambda_a: float = 0.1
@@ -103,6 +107,7 @@ class WMMTConfig(_DictMixin):
             ("deviation_objective", DEVIATION_OBJECTIVES),
             ("tppa_norm", TPPA_NORMS),
             ("aggregation", AGGREGATIONS),
+            ("dp_target", DP_TARGETS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"WMMTConfig.{name} = {getattr(self, name)!r}; allowed: {list(allowed)}")
@@ -111,8 +116,11 @@ class WMMTConfig(_DictMixin):
                 raise ValueError(f"WMMTConfig.{name} must be positive")
         if self.reduce_visual and self.visual_dim % 2:
             raise ValueError("WMMTConfig.reduce_visual needs an even visual_dim (channel pairs are averaged)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("WMMTConfig.dropout must be in [0, 1)")
+        for name in ("dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"WMMTConfig.{name} must be in [0, 1)")
+        if self.input_noise < 0:
+            raise ValueError("WMMTConfig.input_noise must be >= 0")
         for name in ("topk_ratio", "dp_topk_ratio"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"WMMTConfig.{name} must be in (0, 1]")
@@ -161,6 +169,7 @@ class TrainConfig(_DictMixin):
     select_metric: str = "dev_acc"  # model selection on the dev split ("dev_ap" reads the DEV segments)
     bf16: bool = True  # autocast on CUDA only; CPU runs in float32
     grad_clip: float | None = None
+    patience: int | None = None  # early stopping: stop after this many dev evaluations without improvement
     eval_batch_size: int = 32
 
     def __post_init__(self) -> None:
@@ -173,6 +182,8 @@ class TrainConfig(_DictMixin):
             raise ValueError("TrainConfig.epochs must be positive or null")
         if self.max_frames is not None and self.max_frames < 2:
             raise ValueError("TrainConfig.max_frames must be >= 2 or null")
+        if self.patience is not None and self.patience <= 0:
+            raise ValueError("TrainConfig.patience must be positive or null")
         if self.num_workers < 0:
             raise ValueError("TrainConfig.num_workers must be >= 0")
         if self.select_metric not in SELECT_METRICS:

@@ -8,7 +8,11 @@ L = lambda_m L_m + lambda_v L_v + lambda_a L_a + phi L_dp
   (numerically stable). y_v = 1 for labels {1, 2}; y_a = 1 for labels {1, 3}.
 - L_m (Eq. 4): 4-class cross-entropy of the multimodal video logits.
 - L_dp (Eq. 11-14): deviation perceiving loss on adjacent-frame deviations f(x_t, x_{t+1})
-  of the chosen objective features, pushed up for any fake (psi = 1) and down for real.
+  of the chosen objective features, pushed up for forged and down for genuine videos. The
+  target follows the objective (``dp_target: modality``, the default): psi (any fake) for
+  the multimodal features F_m, y_v for F''_v and y_a for F''_a, so a visual-only fake is
+  genuine for the audio deviation as it is for L_a. ``dp_target: psi`` uses psi for every
+  objective (Eq. 14 read literally; docs/decisions/model.md has the measurement).
   sigma of a plain sum over T terms saturates for any realistic T, so, as the
   predecessor, the T-1 deviations are reduced by a top-k mean and used as a logit of
   BCE-with-logits (docs/decisions/model.md).
@@ -94,11 +98,19 @@ OBJECTIVE_FEATURES = {
 }
 
 
+def deviation_target(name: str, labels: torch.Tensor, dp_target: str) -> torch.Tensor:
+    """The target of L_dp on objective features ``name`` (f_v, f_a, f_m): (B,) float in {0, 1}."""
+    if dp_target == "psi" or name == "f_m":
+        return psi(labels)
+    return (visual_target(labels) if name == "f_v" else audio_target(labels)).to(torch.float32)
+
+
 def deviation_perceiving_loss(outputs: WMMTOutput, labels: torch.Tensor, cfg: WMMTConfig) -> torch.Tensor:
     """L_dp (Eq. 13) for the configured objective; several objectives are averaged so phi keeps its scale."""
-    target = psi(labels).to(outputs.mask.device)  # (B,)
+    labels = labels.to(outputs.mask.device)
     losses = []
     for name in OBJECTIVE_FEATURES[cfg.deviation_objective]:
+        target = deviation_target(name, labels, cfg.dp_target)  # (B,)
         if name not in outputs.features:
             raise ValueError(f"deviation objective {cfg.deviation_objective!r} needs features {name!r}")
         score, has_pair = deviation_score(outputs.features[name], outputs.mask, cfg.deviation_fn, cfg.dp_topk_ratio)

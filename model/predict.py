@@ -97,10 +97,18 @@ def _per_video(outputs: WMMTOutput, video_ids, fps_list) -> list[VideoResult]:
     return results
 
 
-def expert_proposals(result: VideoResult, settings: dict) -> list[list[float]]:
-    """Segments of the chosen expert. A video judged genuine (class 0) keeps its proposals but
-    with scores scaled by its probability of being fake, so they rank below every confident
-    forgery ("no forged segments, or only low scores"; docs/decisions/prediction.md)."""
+GATES = ("hard", "soft")
+
+
+def expert_proposals(result: VideoResult, settings: dict, gate: str = "hard") -> list[list[float]]:
+    """Segments of the chosen expert. The gate decides what a video judged genuine (class 0) gets:
+    ``hard`` (the paper, the default): no forged segments; ``soft``: the expert's proposals with
+    scores scaled by the video's probability of being fake, so they rank below confident
+    forgeries (docs/decisions/prediction.md has both measured)."""
+    if gate not in GATES:
+        raise ValueError(f"unknown gate {gate!r}; allowed: {list(GATES)}")
+    if result.video_class == 0 and gate == "hard":
+        return []
     props = proposals_from_scores(result.expert_score, result.fps, **settings)
     if result.video_class == 0:
         p_fake = float(1.0 - result.class_probs[0])
@@ -118,6 +126,11 @@ def proposal_settings(config: dict | None) -> dict:
     if config:
         settings.update(config.get("evaluation", {}).get("proposals", {}))
     return settings
+
+
+def gate_setting(config: dict | None) -> str:
+    """The class-0 gate of expert selection: the config's ``evaluation: gate:`` (default hard)."""
+    return (config or {}).get("evaluation", {}).get("gate", "hard")
 
 
 @torch.inference_mode()
@@ -140,14 +153,14 @@ def predict_split(model: WMMT, manifest, cache, split: str, device: str, batch_s
     return results
 
 
-def write_outputs(results: list[VideoResult], out_dir, settings: dict, no_features=()) -> None:
+def write_outputs(results: list[VideoResult], out_dir, settings: dict, no_features=(), gate: str = "hard") -> None:
     """The prediction files of a split (see the module docstring). Videos in ``no_features``
     (extraction failed) are keys with no proposals, so the evaluation counts them as missed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     empty = {vid: [] for vid in no_features}
     write_json(out_dir / "predictions.json",
-               {**{r.video_id: expert_proposals(r, settings) for r in results}, **empty}, indent=None)
+               {**{r.video_id: expert_proposals(r, settings, gate) for r in results}, **empty}, indent=None)
     for head in HEADS:
         write_json(out_dir / f"predictions_{head}.json",
                    {**{r.video_id: head_proposals(r, head, settings) for r in results}, **empty}, indent=None)
@@ -251,7 +264,7 @@ def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
         return 1
     result = predict_video(model, features, args.device)
     props = proposal_settings(config)
-    segments = expert_proposals(result, props)
+    segments = expert_proposals(result, props, gate_setting(config))
     out = Path(args.out)
     record = {
         "video": str(args.video),
@@ -342,7 +355,7 @@ def main(argv=None) -> int:
     usable = manifest[~manifest["video_id"].isin(failed)]
     results = predict_split(model, usable, cache, args.split, args.device, args.batch_size)
     write_outputs(results, args.out_dir, proposal_settings(config),
-                  no_features=sorted(failed & set(wanted["video_id"])))
+                  no_features=sorted(failed & set(wanted["video_id"])), gate=gate_setting(config))
     print(f"predicted {len(results)} videos of split '{args.split}' -> {args.out_dir}")
     return 0
 

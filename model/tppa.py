@@ -40,6 +40,8 @@ def normalise_relevance(relevance: torch.Tensor, mask: torch.Tensor, norm: str) 
     'sigmoid': sigmoid of the column MEAN (sum / number of valid queries) -- bounded positive
     gates independent of video length (the default; see docs/decisions/model.md);
     'softmax': softmax over the valid time steps of the column mean; 'mean': column mean;
+    'sum': the column sums divided by the sum of their magnitudes over the valid steps, times
+    the number of valid steps (mean |weight| 1, independent of T and of the score scale);
     'none': raw column sums (the predecessor's choice).
     """
     n_valid = mask.sum(dim=1, keepdim=True).clamp(min=1).to(relevance.dtype)  # (B, 1)
@@ -47,6 +49,9 @@ def normalise_relevance(relevance: torch.Tensor, mask: torch.Tensor, norm: str) 
         weights = relevance
     elif norm == "mean":
         weights = relevance / n_valid
+    elif norm == "sum":
+        magnitude = relevance.abs().masked_fill(~mask, 0.0).sum(dim=1, keepdim=True).clamp(min=1e-6)  # (B, 1)
+        weights = relevance / magnitude * n_valid
     elif norm == "sigmoid":
         weights = torch.sigmoid(relevance / n_valid)
     elif norm == "softmax":

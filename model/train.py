@@ -51,7 +51,7 @@ from model.data import (
 )
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
-from model.wmmt import WMMT, select_expert
+from model.wmmt import WMMT
 from wmmt.config import read_yaml
 from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
 
@@ -62,7 +62,7 @@ LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", 
               "dev_ap"]
 DEV_AP_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the paper's thresholds; dev_ap is their mean
 # Train-config keys that may change between a run and its resumption without changing the weights path.
-RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_workers", "eval_batch_size"}
+RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_workers", "eval_batch_size", "patience"}
 
 
 # --------------------------------------------------------------------------- configs
@@ -168,21 +168,12 @@ def _autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
-def _expert_proposals(outputs, batch) -> dict[str, list]:
-    """Segments of the modality-aware expert per video, as model.predict makes them (videos judged
-    genuine keep their proposals with scores scaled by P(fake))."""
-    from model.proposals import proposals_from_scores
+def _expert_proposals(outputs, batch, gate: str = "hard") -> dict[str, list]:
+    """Segments of the modality-aware expert per video, exactly as model.predict makes them."""
+    from model.predict import DEFAULT_PROPOSALS, _per_video, expert_proposals
 
-    video_class, fake_score, class_probs = select_expert(outputs)
-    lengths = outputs.mask.sum(dim=1).tolist()
-    result = {}
-    for i, vid in enumerate(batch["video_ids"]):
-        props = proposals_from_scores(fake_score[i, : int(lengths[i])].cpu().numpy(), batch["fps"][i])
-        if int(video_class[i]) == 0:
-            p_fake = float(1.0 - class_probs[i, 0])
-            props = [[score * p_fake, start, end] for score, start, end in props]
-        result[vid] = props
-    return result
+    return {r.video_id: expert_proposals(r, DEFAULT_PROPOSALS, gate)
+            for r in _per_video(outputs, batch["video_ids"], batch["fps"])}
 
 
 @torch.no_grad()
@@ -428,13 +419,28 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
         if world > 1:
             dist.barrier()
 
+    def stopped_early() -> bool:
+        """Early stopping: ``patience`` dev evaluations in a row without a better selection metric.
+
+        A pure function of (step, best_step), both in the checkpoint, so a resumed run stops where
+        the uninterrupted one did. Rank 0 decides (it alone evaluates) and tells the others.
+        """
+        stop = (train_cfg.patience is not None and best_step is not None
+                and step - best_step >= train_cfg.patience * train_cfg.eval_every)
+        if world > 1:
+            flag = torch.tensor([int(stop)], device=dev)
+            dist.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
     from tqdm import tqdm
 
     bar = tqdm(total=max_steps, initial=step, disable=(rank != 0 or not progress), desc=f"train {variant}",
                dynamic_ncols=True)
     window: dict[str, list[float]] = {}
     model.train()
-    while step < max_steps:
+    early_stop = stopped_early()
+    while step < max_steps and not early_stop:
         epoch, within = divmod(step, spe)
         loader = make_loader(train_ds, train_cfg.batch_size, seed=train_cfg.seed, epoch=epoch, shuffle=True,
                              rank=rank, world=world, start_batch=within, num_workers=train_cfg.num_workers,
@@ -467,10 +473,12 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
                 window = {}
             if step % train_cfg.eval_every == 0 or step == max_steps:
                 end_of_interval()
-            if step >= max_steps:
+                early_stop = stopped_early()
+            if step >= max_steps or early_stop:
                 break
     bar.close()
-    summary = {"variant": variant, "steps": step, "best_step": best_step, "best_metric": best_metric,
+    summary = {"variant": variant, "steps": step, "stopped_early": early_stop, "best_step": best_step,
+               "best_metric": best_metric,
                "select_metric": train_cfg.select_metric, "world_size": world, "device": str(dev),
                "weights_sha256": weights_digest(model.state_dict()), "rank": rank}
     if rank == 0:

@@ -160,6 +160,16 @@ class WMMT(nn.Module):
             audio = (audio - self.audio_mean.to(audio.dtype)) / self.audio_std.to(audio.dtype)  # (B, T, Da)
         return visual, audio
 
+    def perturb(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        """Training only: input dropout and Gaussian noise on the standardised features (identity in eval)."""
+        if x is None or not self.training:
+            return x
+        if self.cfg.input_dropout > 0:
+            x = F.dropout(x, self.cfg.input_dropout, training=True)
+        if self.cfg.input_noise > 0:
+            x = x + self.cfg.input_noise * torch.randn_like(x)
+        return x
+
     def reduce(self, visual: torch.Tensor) -> torch.Tensor:
         """2048 -> 1024 by averaging adjacent channel pairs (the predecessor's AdaptiveAvgPool1d(1024))."""
         if not self.cfg.reduce_visual:
@@ -183,6 +193,7 @@ class WMMT(nn.Module):
         cfg = self.cfg
         self._check_inputs(visual, audio, mask)
         visual, audio = self.standardise(visual, audio)  # padded rows are zeroed by each masked conv
+        visual, audio = self.perturb(visual), self.perturb(audio)  # training-time regularisation only
         features: dict[str, torch.Tensor] = {}
         f_v = f_a = None
         if cfg.has_visual:

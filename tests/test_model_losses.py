@@ -14,6 +14,7 @@ from model.losses import (
     deviation,
     deviation_perceiving_loss,
     deviation_score,
+    deviation_target,
     psi,
     topk_mean,
     visual_target,
@@ -128,3 +129,23 @@ def test_loss_parts_follow_the_switches():
     assert total.item() == pytest.approx(parts["loss_v"] + 0.1 * parts["loss_dp"], rel=1e-5)
     _, parts = wmmt_loss(out, LABELS, WMMTConfig(task="audio", inter_fe=False, use_dp=False))
     assert set(parts) == {"loss_a", "loss"}
+
+
+def test_deviation_target_follows_the_objective_modality():
+    # A visual-only fake (label 2) is forged for the visual deviation and genuine for the audio
+    # one, as it is for L_v and L_a; the multimodal objective keeps psi (any fake).
+    labels = torch.tensor([0, 1, 2, 3])
+    assert deviation_target("f_v", labels, "modality").tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert deviation_target("f_a", labels, "modality").tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert deviation_target("f_m", labels, "modality").tolist() == [0.0, 1.0, 1.0, 1.0]
+    for name in ("f_v", "f_a", "f_m"):
+        assert deviation_target(name, labels, "psi").tolist() == [0.0, 1.0, 1.0, 1.0]
+    f_a = torch.tensor([[[0.0], [0.0], [1.0]]])  # mse devs 0, 1 -> top-k mean 0.5
+    f_v = torch.zeros(1, 3, 2)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    out = _outputs(f_v, f_a, mask)
+    modality = deviation_perceiving_loss(out, torch.tensor([2]), WMMTConfig(deviation_objective="a", dp_topk_ratio=1.0))
+    assert modality.item() == pytest.approx(-math.log(1 - 1 / (1 + math.exp(-0.5))), rel=1e-5)  # pushed down
+    literal = deviation_perceiving_loss(out, torch.tensor([2]), WMMTConfig(deviation_objective="a", dp_topk_ratio=1.0,
+                                                                          dp_target="psi"))
+    assert literal.item() == pytest.approx(-math.log(1 / (1 + math.exp(-0.5))), rel=1e-5)  # pushed up

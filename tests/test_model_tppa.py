@@ -10,7 +10,7 @@ import torch
 from model.tppa import TPPA, column_relevance, normalise_relevance
 
 torch.set_num_threads(1)
-NORMS = ["sigmoid", "softmax", "mean", "none"]
+NORMS = ["sigmoid", "softmax", "mean", "sum", "none"]
 
 
 def test_column_relevance_equals_explicit_column_sum_of_r():
@@ -34,6 +34,9 @@ def test_normalisations():
     torch.testing.assert_close(sig, torch.tensor([[torch.sigmoid(torch.tensor(2 / n)).item(),
                                                    torch.sigmoid(torch.tensor(-4 / n)).item(),
                                                    torch.sigmoid(torch.tensor(6 / n)).item(), 0.0]]))
+    summed = normalise_relevance(rel, mask, "sum")  # r_j / sum_j |r_j| * n: mean |weight| 1
+    torch.testing.assert_close(summed, torch.tensor([[2 / 12 * n, -4 / 12 * n, 6 / 12 * n, 0.0]]))
+    torch.testing.assert_close(normalise_relevance(rel * 1000, mask, "sum"), summed)  # scale-free
     soft = normalise_relevance(rel, mask, "softmax")
     torch.testing.assert_close(soft[0, :3], torch.softmax(torch.tensor([2 / n, -4 / n, 6 / n]), 0))
     assert soft[0, 3] == 0

@@ -168,3 +168,20 @@ def test_config_round_trip_and_errors():
     assert TrainConfig.from_dict({"lr": 1, "max_frames": None}).lr == 1.0
     with pytest.raises(ValueError, match=r"visual must be"):
         WMMT(tiny())(torch.randn(1, 5, DV + 1), torch.randn(1, 5, DA), torch.ones(1, 5, dtype=torch.bool))
+
+
+def test_input_regularisation_acts_in_training_only():
+    cfg = tiny().replace(input_dropout=0.5, input_noise=0.3, dropout=0.0)
+    torch.manual_seed(0)
+    model = WMMT(cfg)
+    plain = WMMT(tiny().replace(dropout=0.0))
+    plain.load_state_dict(model.state_dict())
+    inputs = batch([10, 7])
+    # Evaluation: the perturbation is the identity, so the outputs equal an unregularised model's.
+    torch.testing.assert_close(model.eval()(*inputs).video_m, plain.eval()(*inputs).video_m)
+    # Training: inputs are perturbed (differs from the clean forward), padding stays exact zeros.
+    train_out = model.train()(*inputs)
+    assert not torch.allclose(train_out.video_m, plain.train()(*inputs).video_m)
+    assert torch.all(train_out.features["f_v"][1, 7:] == 0)
+    with pytest.raises(ValueError, match="input_dropout"):
+        tiny().replace(input_dropout=1.0)

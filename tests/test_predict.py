@@ -12,6 +12,7 @@ from model.data import InMemoryCache
 from model.predict import (
     VideoResult,
     expert_proposals,
+    gate_setting,
     load_model,
     predict_split,
     predict_video,
@@ -74,11 +75,17 @@ def _result(video_class, probs):
     return VideoResult("v", 25.0, video_class, np.array(probs), score, {}, {})
 
 
-def test_genuine_videos_keep_only_low_scored_segments():
-    fake = expert_proposals(_result(1, [0.1, 0.7, 0.1, 0.1]), SETTINGS)
-    genuine = expert_proposals(_result(0, [0.8, 0.1, 0.05, 0.05]), SETTINGS)
-    assert fake == [[pytest.approx(0.9), 0.4, 0.8]]
-    assert genuine == [[pytest.approx(0.9 * 0.2), 0.4, 0.8]]
+def test_class_zero_gate_hard_by_default_soft_on_request():
+    fake, genuine = _result(1, [0.1, 0.7, 0.1, 0.1]), _result(0, [0.8, 0.1, 0.05, 0.05])
+    for gate in ("hard", "soft"):  # a video judged forged is never gated
+        assert expert_proposals(fake, SETTINGS, gate) == [[pytest.approx(0.9), 0.4, 0.8]]
+    # The paper's hard gate: a video classified genuine has no forged segments.
+    assert expert_proposals(genuine, SETTINGS) == []
+    # The soft gate keeps them, scaled by P(fake) so they rank below confident forgeries.
+    assert expert_proposals(genuine, SETTINGS, "soft") == [[pytest.approx(0.9 * 0.2), 0.4, 0.8]]
+    with pytest.raises(ValueError, match="unknown gate"):
+        expert_proposals(genuine, SETTINGS, "sometimes")
+    assert gate_setting(None) == "hard" and gate_setting({"evaluation": {"gate": "soft"}}) == "soft"
 
 
 def test_checkpoint_round_trip_and_refusal(tmp_path, data):

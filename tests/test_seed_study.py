@@ -40,7 +40,7 @@ def test_study_scores_each_run_and_is_reproducible(tmp_path, data):
     strip = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
     assert strip(again[0]) == strip(rows[0])
     table = summary_table(rows)
-    assert table.count("| full |") == 4 and table.count("| visual_only |") == 3  # 3 scorings + accuracy, 2 + 1
+    assert table.count("| full |") == 5 and table.count("| visual_only |") == 4  # 4 scorings + accuracy, 3 + 1
 
 
 def test_split_truth_reads_each_modality(data):

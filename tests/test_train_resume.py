@@ -70,3 +70,17 @@ def test_resume_refuses_a_different_config_and_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="--resume"):
         train(tiny_model_config(), tiny_train_config(), manifest, cache, tmp_path / "new", require_resume=True,
               progress=False)
+
+
+def test_early_stopping_stops_after_patience_and_resumes_to_the_same_stop(tmp_path):
+    manifest, cache, _ = make_synthetic(n_videos=20, n_dev=4)
+    # lr 0 never changes the weights: dev loss never improves after the first evaluation.
+    cfg = tiny_train_config(lr=1e-12, max_steps=40, eval_every=2, patience=2, select_metric="dev_loss")
+    summary = train(tiny_model_config(), cfg, manifest, cache, tmp_path / "a", progress=False)
+    assert summary["stopped_early"] and summary["best_step"] == 2
+    assert summary["steps"] == 2 + 2 * 2  # two evaluations without improvement after the best one
+    # Rerunning the finished folder stops at once at the same step (the stop is a function of the checkpoint).
+    again = train(tiny_model_config(), cfg, manifest, cache, tmp_path / "a", progress=False)
+    assert again["steps"] == summary["steps"] and again["stopped_early"]
+    with pytest.raises(ValueError, match="patience"):
+        tiny_train_config(patience=0)
