@@ -1,8 +1,9 @@
 """Audio features: wav2vec 2.0 hidden states, about 50 frames per second of 16 kHz audio.
 
 Sources: a local Hugging Face folder (``Wav2Vec2Model.from_pretrained(dir)``, offline),
-or a torchaudio ``Wav2Vec2Model`` state-dict file (base, large or large-lv60k shapes are
-recognised from the weights). Base models give 768-d features, large 1024-d. ``layer``
+or a torchaudio ``Wav2Vec2Model`` state-dict file (a file named as one of torchaudio's
+bundles is built with that bundle's exact settings; others are recognised from the shapes
+of their weights). Base models give 768-d features, large 1024-d. ``layer``
 picks a hidden state (0 = the projected CNN features, i = after transformer layer i);
 ``None`` is the model's last hidden state.
 
@@ -14,9 +15,22 @@ Batching never changes a clip's features:
   padding would change every frame: clips are batched only with clips of exactly the
   same length, and a clip of a unique length runs alone, unpadded.
 
-Each clip is normalised to zero mean and unit variance over its own samples first, as the
-Hugging Face feature extractor does (``do_normalize``). With no weights: a seeded random
-model of the asked size and a loud WARNING; the identity says ``random-weights(seed=S)``.
+Waveform normalisation (each clip to zero mean and unit variance over its own samples) is
+done exactly when the model expects it, which the checkpoint tells (``waveform_normalization``):
+
+* a Hugging Face folder: ``do_normalize`` in its ``preprocessor_config.json`` (absent: the
+  feature extractor's default, normalised), with the feature extractor's epsilon (1e-7);
+* a torchaudio file named as one of torchaudio's bundles: that bundle's
+  ``_normalize_waveform`` (WAV2VEC2_BASE / LARGE, the ASR_BASE / ASR_LARGE bundles and
+  HUBERT_BASE: not normalised; LARGE_LV60K, XLSR and large HuBERT: normalised), with
+  torchaudio's ``layer_norm`` epsilon (1e-5);
+* another torchaudio file: torchaudio's default for its architecture, the rule every one of
+  its wav2vec 2.0 / HuBERT bundles follows: a layer-norm feature encoder is fed normalised
+  waveforms, a group-norm one raw waveforms.
+
+``normalize=True/False`` (``extraction.wav2vec2_normalize``, ``--wav2vec2-normalize``)
+overrides all of these. With no weights: a seeded random model of the asked size and a loud
+WARNING; the identity says ``random-weights(seed=S)``.
 """
 
 from __future__ import annotations
@@ -68,9 +82,13 @@ def _receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> tuple[in
     return field, hop
 
 
-def _normalize(clip: torch.Tensor) -> torch.Tensor:
-    # As transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm over the valid samples.
-    return (clip - clip.mean()) / torch.sqrt(clip.var(unbiased=False) + 1e-7)
+HF_NORM_EPS = 1e-7  # transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
+TORCHAUDIO_NORM_EPS = 1e-5  # torchaudio's bundles: nn.functional.layer_norm(waveform, waveform.shape)
+
+
+def _normalize(clip: torch.Tensor, eps: float = HF_NORM_EPS) -> torch.Tensor:
+    # Over one clip's own samples (a torchaudio bundle's layer_norm on a batch of one).
+    return (clip - clip.mean()) / torch.sqrt(clip.var(unbiased=False) + eps)
 
 
 class AudioExtractor:
@@ -78,7 +96,7 @@ class AudioExtractor:
 
     def __init__(self, backend: str, model: nn.Module, identity: dict, device="cpu", layer: int | None = None,
                  padding_invariant: bool = False, normalize: bool = True, kernels=(10, 3, 3, 3, 3, 2, 2),
-                 strides=(5, 2, 2, 2, 2, 2, 2), max_batch: int = 8):
+                 strides=(5, 2, 2, 2, 2, 2, 2), max_batch: int = 8, norm_eps: float = HF_NORM_EPS):
         self.backend = backend  # "hf" or "torchaudio"
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
@@ -86,6 +104,7 @@ class AudioExtractor:
         self.layer = layer
         self.padding_invariant = padding_invariant
         self.normalize = normalize
+        self.norm_eps = norm_eps
         self.receptive_field, self.hop = _receptive_field(kernels, strides)
         self.kernels, self.strides = tuple(kernels), tuple(strides)
         self.max_batch = max_batch
@@ -173,7 +192,7 @@ class AudioExtractor:
                 raise ValueError(f"audio clip {i} has {clip.numel()} samples, fewer than one frame "
                                  f"({self.receptive_field})")
         if self.normalize:
-            clips = [_normalize(c) for c in clips]
+            clips = [_normalize(c, self.norm_eps) for c in clips]
         outputs: list[torch.Tensor | None] = [None] * len(clips)
         whole = list(range(len(clips)))
         if self.window_seconds is not None:
@@ -223,6 +242,30 @@ def _hf_folder_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def torchaudio_bundles() -> dict:
+    """torchaudio's wav2vec 2.0 / HuBERT bundles by the name of the file each one downloads."""
+    import torchaudio.pipelines as pipelines
+
+    bundles = {}
+    for name in dir(pipelines):
+        bundle = getattr(pipelines, name)
+        if (isinstance(bundle, pipelines.Wav2Vec2Bundle) and getattr(bundle, "_model_type", "Wav2Vec2") == "Wav2Vec2"
+                and "://" not in bundle._path):  # MMS_FA downloads a generic "model.pt": no name to tell by
+            bundles.setdefault(Path(bundle._path).name, (name, bundle))
+    return bundles
+
+
+def _torchaudio_from_bundle(bundle) -> nn.Module:
+    """The model of a torchaudio bundle, without its CTC head; dropout and layer drop off."""
+    import torchaudio
+
+    params = dict(bundle._params, aux_num_out=None)
+    for key in params:
+        if key.endswith("dropout") or key == "encoder_layer_drop":
+            params[key] = 0.0
+    return torchaudio.models.wav2vec2_model(**params)
+
+
 def _torchaudio_from_state(state: dict) -> nn.Module:
     """Build the torchaudio Wav2Vec2Model whose shapes match ``state``."""
     import torchaudio
@@ -241,6 +284,15 @@ def _torchaudio_from_state(state: dict) -> nn.Module:
             break
     if pos_kernel is None:
         raise ValueError("state dict has no positional convolution weights")
+    # Attention heads leave no trace in the weights: those of a torchaudio bundle of this shape
+    # (XLSR-1B and HuBERT X-large have 16 heads of 80), else 64-wide heads (base, large).
+    heads = dim // 64
+    for _, bundle in torchaudio_bundles().values():
+        p = bundle._params
+        if (p["encoder_embed_dim"], p["encoder_num_layers"], p["encoder_ff_interm_features"],
+                p["extractor_mode"] == "layer_norm") == (dim, layers, ff, layer_norm_cnn):
+            heads = p["encoder_num_heads"]
+            break
     return torchaudio.models.wav2vec2_model(
         extractor_mode="layer_norm" if layer_norm_cnn else "group_norm",
         extractor_conv_layer_config=None,
@@ -250,7 +302,7 @@ def _torchaudio_from_state(state: dict) -> nn.Module:
         encoder_pos_conv_kernel=pos_kernel,
         encoder_pos_conv_groups=pos_groups,
         encoder_num_layers=layers,
-        encoder_num_heads=dim // 64,
+        encoder_num_heads=heads,
         encoder_attention_dropout=0.0,
         encoder_ff_interm_features=ff,
         encoder_ff_interm_dropout=0.0,
@@ -261,6 +313,17 @@ def _torchaudio_from_state(state: dict) -> nn.Module:
     )
 
 
+def _choose_normalization(setting: bool | None, expected: bool, source: str) -> dict:
+    """Whether waveforms are normalised: the setting if given, else what the checkpoint expects."""
+    if setting is None:
+        log.info("wav2vec 2.0: waveforms %s, as %s says", "normalised" if expected else "not normalised", source)
+        return {"normalized": expected, "by": source}
+    if bool(setting) != expected:
+        log.warning("wav2vec 2.0: waveforms %s by the setting, while %s says %s", "normalised" if setting else
+                    "not normalised", source, "normalised" if expected else "not normalised")
+    return {"normalized": bool(setting), "by": "the wav2vec2_normalize setting", "checkpoint_says": expected}
+
+
 def load_audio(
     source: str | Path | None = None,
     layer: int | None = None,
@@ -269,8 +332,13 @@ def load_audio(
     random_size: str = "base",
     trust: bool = False,
     max_batch: int = 8,
+    normalize: bool | None = None,
 ) -> AudioExtractor:
-    """A wav2vec 2.0 extractor from a Hugging Face folder, a torchaudio state-dict file, or random weights."""
+    """A wav2vec 2.0 extractor from a Hugging Face folder, a torchaudio state-dict file, or random weights.
+
+    ``normalize``: None normalises waveforms exactly when the checkpoint's model expects it
+    (module docstring); True / False overrides that.
+    """
     from extractors.cache import sha256_file
 
     if layer is not None and layer < 0:
@@ -287,8 +355,10 @@ def load_audio(
             model = Wav2Vec2Model(config)
         identity = {"name": f"random-weights(seed={seed})", "model": f"wav2vec2-{random_size}",
                     "random_weights": True, "seed": seed, "checkpoint": None, "sha256": None}
+        norm = _choose_normalization(normalize, True, "the Hugging Face feature extractor's default")
+        identity["waveform_normalization"] = norm
         return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
-                              True, config.conv_kernel, config.conv_stride, max_batch)
+                              norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
     source = Path(source)
     if source.is_dir():
         from transformers import Wav2Vec2Model
@@ -297,10 +367,13 @@ def load_audio(
             raise FileNotFoundError(f"{source}: not a Hugging Face model folder (no config.json)")
         model = Wav2Vec2Model.from_pretrained(str(source), local_files_only=True)
         config = model.config
-        normalize = True
         preprocessor = source / "preprocessor_config.json"
         if preprocessor.is_file():
-            normalize = bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
+            expected = bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
+            norm = _choose_normalization(normalize, expected, f"do_normalize in {preprocessor.name}")
+        else:
+            norm = _choose_normalization(normalize, True, f"the Hugging Face feature extractor's default "
+                                                          f"(no preprocessor_config.json in {source.name})")
         identity = {"name": f"wav2vec2-hf:{source.name}", "model": f"wav2vec2-hf-{config.hidden_size}",
                     "random_weights": False, "checkpoint": str(source.resolve()),
                     "sha256": _hf_folder_sha256(source)}
@@ -310,21 +383,35 @@ def load_audio(
                          why=f"folder {source.name} holds random weights (made by extractors.checkpoints)")
             identity.update({"random_weights": True, "seed": marker.get("seed"),
                              "name": f"random-weights(seed={marker.get('seed')}):{source.name}"})
+        identity["waveform_normalization"] = norm
         return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
-                              normalize, config.conv_kernel, config.conv_stride, max_batch)
+                              norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
     if source.is_file():
         from wmmt.io import load_checkpoint
 
         state = load_checkpoint(source, map_location="cpu", trust=trust)
         state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+        if isinstance(state, dict):  # an ASR bundle's CTC head is not part of the features
+            state = {k: v for k, v in state.items() if not k.startswith("aux.")}
+        bundle_name, bundle = torchaudio_bundles().get(source.name, (None, None))
         try:
-            model = _torchaudio_from_state(state)
+            model = _torchaudio_from_bundle(bundle) if bundle is not None else _torchaudio_from_state(state)
             model.load_state_dict(state)
         except (KeyError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"{source}: not a torchaudio Wav2Vec2Model state dict ({exc})") from exc
+            what = f"torchaudio's {bundle_name} model" if bundle is not None else "a torchaudio Wav2Vec2Model"
+            raise ValueError(f"{source}: not a state dict of {what} ({exc})") from exc
         layer_norm_cnn = "feature_extractor.conv_layers.1.layer_norm.weight" in state
+        if bundle is not None:
+            norm = _choose_normalization(normalize, bool(bundle._normalize_waveform),
+                                         f"torchaudio's {bundle_name} bundle (its file name)")
+        else:
+            norm = _choose_normalization(
+                normalize, layer_norm_cnn,
+                f"torchaudio's default for a {'layer' if layer_norm_cnn else 'group'}-norm feature encoder "
+                "(the file is not named as one of torchaudio's bundles)")
         identity = {"name": f"wav2vec2-torchaudio:{source.name}", "model": "wav2vec2-torchaudio",
-                    "random_weights": False, "checkpoint": str(source.resolve()), "sha256": sha256_file(source)}
-        return AudioExtractor("torchaudio", model, identity, device, layer, layer_norm_cnn, True,
-                              max_batch=max_batch)
+                    "random_weights": False, "checkpoint": str(source.resolve()), "sha256": sha256_file(source),
+                    "bundle": bundle_name, "waveform_normalization": norm}
+        return AudioExtractor("torchaudio", model, identity, device, layer, layer_norm_cnn, norm["normalized"],
+                              max_batch=max_batch, norm_eps=TORCHAUDIO_NORM_EPS)
     raise FileNotFoundError(f"{source}: wav2vec2 weights not found (a Hugging Face folder or a .pth file)")

@@ -46,6 +46,7 @@ class ExtractorSettings:
     trust_checkpoint: bool = False
     wav2vec2: str | None = None
     wav2vec2_layer: int | None = None
+    wav2vec2_normalize: bool | None = None  # None: normalise waveforms as the checkpoint's model expects
     random_wav2vec2_size: str = "base"
     device: str = "cpu"
     bf16: bool = False
@@ -130,7 +131,8 @@ class Extractor:
         self.visual = load_visual(settings.tsn_checkpoint, settings.tsn_config, settings.trust_checkpoint,
                                   settings.device, settings.bf16, settings.channels_last, settings.seed)
         self.audio = load_audio(settings.wav2vec2, settings.wav2vec2_layer, settings.device, settings.seed,
-                                settings.random_wav2vec2_size, settings.trust_checkpoint, settings.audio_batch)
+                                settings.random_wav2vec2_size, settings.trust_checkpoint, settings.audio_batch,
+                                settings.wav2vec2_normalize)
         self.audio.set_window(settings.audio_window_seconds, settings.audio_context_seconds)
 
     @property
@@ -268,6 +270,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wav2vec2", help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
     parser.add_argument("--wav2vec2-layer", type=int, default=None,
                         help="hidden state index; -1 or absent: the last hidden state")
+    parser.add_argument("--wav2vec2-normalize", choices=["auto", "yes", "no"], default="auto",
+                        help="normalise each clip's waveform before wav2vec 2.0; auto (default): as the checkpoint's "
+                             "model expects (preprocessor_config.json, torchaudio's bundle or architecture)")
     parser.add_argument("--random-wav2vec2-size", default="base", choices=["tiny", "tiny-layer", "base", "large"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")
@@ -289,6 +294,7 @@ def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorS
     return ExtractorSettings(
         tsn_checkpoint=args.tsn_checkpoint, tsn_config=args.tsn_config, trust_checkpoint=args.trust_checkpoint,
         wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
+        wav2vec2_normalize={"auto": None, "yes": True, "no": False}[args.wav2vec2_normalize],
         device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
         crop_size=args.crop_size, resize_short=args.resize_short, batch_frames=args.batch_frames,
         audio_batch=args.audio_batch, audio_window_seconds=args.audio_window_seconds,

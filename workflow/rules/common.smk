@@ -78,6 +78,8 @@ def extractor_args():
         args.append(f"--tsn-config {EXTRACTION['tsn_config']}")
     if EXTRACTION.get("wav2vec2"):
         args.append(f"--wav2vec2 {EXTRACTION['wav2vec2']}")
+    if EXTRACTION.get("wav2vec2_normalize") is not None:  # null: as the checkpoint says
+        args.append(f"--wav2vec2-normalize {'yes' if EXTRACTION['wav2vec2_normalize'] else 'no'}")
     if EXTRACTION.get("audio_window_seconds") is not None:
         args.append(f"--audio-window-seconds {EXTRACTION['audio_window_seconds']} "
                     f"--audio-context-seconds {EXTRACTION['audio_context_seconds']}")
