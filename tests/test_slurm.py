@@ -320,3 +320,53 @@ def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path):
     metrics_b = json.loads((remote / ds / "runs/full/test/metrics.json").read_text())
     assert_close_json(metrics_a, metrics_b)
 
+
+
+def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_path):
+    """The README's SLURM commands as written, in a fresh copy of the working tree, from a shell
+    without the project's .venv on PATH and a first `python` that is not the project's: the jobs
+    (on the node, through the plugin's job-step Snakemake) run the interpreter that runs Snakemake.
+    Only the --configfile (a tiny LAV-DF-format folder outside the copy), a target (up to the first
+    feature shard) and this test machine's SLURM settings are added."""
+    import shlex
+    import shutil
+    import sys
+
+    from tests.test_readme_commands import TINY_CONFIG, block_commands, fresh_copy, readme_section
+
+    setup, command = block_commands(readme_section("On a SLURM cluster"))
+    assert setup == "bash workflow/run.sh setup"
+    argv = shlex.split(command)
+    assert argv[:3] == [".venv/bin/snakemake", "--profile", "workflow/profiles/slurm"] and "--configfile" in argv
+
+    data = tmp_path / "LAV-DF"
+    subprocess.run([sys.executable, "-m", "extractors.synthetic", "--out", str(data), "--num-videos", "12",
+                    "--seed", "0", "--min-duration", "3", "--max-duration", "3.5", "--workers", "2"],
+                   cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    config = tmp_path / "lavdf_tiny.yaml"
+    config.write_text(TINY_CONFIG.format(root=data))
+    argv[argv.index("--configfile") + 1] = str(config)
+    clone = fresh_copy(tmp_path / "clone")
+
+    stub_dir = tmp_path / "user_bin"
+    stub_dir.mkdir()
+    calls = stub_dir / "calls.log"
+    (stub_dir / "python").write_text(f"#!/bin/sh\necho \"$0 $*\" >> '{calls}'\nexit 1\n")
+    (stub_dir / "python").chmod(0o755)
+    env = {k: v for k, v in cluster.env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "SNAKEMAKE_PROFILE")}
+    env["PATH"] = os.pathsep.join([str(stub_dir)] + [p for p in env.get("PATH", "").split(os.pathsep)
+                                                     if p and Path(p).resolve() != VENV_BIN.resolve()])
+    assert shutil.which("python", path=env["PATH"]) == str(stub_dir / "python")
+
+    proc = subprocess.run(["timeout", "-k", "10", "120", *shlex.split(setup)], cwd=clone, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    target = "results/lavdf/features/shard-00000"  # before --configfile, which takes several values
+    proc = subprocess.run(["timeout", "-k", "10", "400", argv[0], target, *argv[1:], *SLURM_TEST_ARGS],
+                          cwd=clone, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, fail_message(proc, cluster)
+    assert not calls.exists(), calls.read_text()
+    assert (clone / target / "index.json").is_file()
+    jobs = jobs_of(cluster, clone)
+    assert jobs and all(r["JobState"] == "COMPLETED" for r in jobs), jobs
+    assert {"group_prepare", "rule_extract_shard"} <= slurm_log_dirs(clone)
