@@ -6,7 +6,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo's config is the default only: a --configfile replaces it instead of being laid over
+# it, so a real dataset's run never inherits the demo's datasets, sizes or random checkpoints.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
