@@ -161,6 +161,8 @@ def test_a_configfile_replaces_the_demo_config(tmp_path):
               "extraction": {"tsn_checkpoint": str(tmp_path / "tsn.pth")}}
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(config))
+    (tmp_path / "config").mkdir()  # the working directory holds the demo config, as a clone does
+    (tmp_path / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path), "--directory", str(tmp_path),
          "--snakefile", str(ROOT / "Snakefile")],
