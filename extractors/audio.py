@@ -91,6 +91,20 @@ def _normalize(clip: torch.Tensor, eps: float = HF_NORM_EPS) -> torch.Tensor:
     return (clip - clip.mean()) / torch.sqrt(clip.var(unbiased=False) + eps)
 
 
+def _drop_unused_layers(model: nn.Module, layer: int) -> None:
+    """Keep the transformer layers that hidden state ``layer`` depends on, and one more.
+
+    Hugging Face's hidden_states[i] is the input of layer i (i = 0: the projected CNN features
+    after the positional convolution); only a pre-norm ("stable layer norm") encoder's LAST entry
+    also passes the final LayerNorm. Keeping layers 0..layer (layer + 1 of them) makes
+    hidden_states[layer] exactly what the whole model gives (tested) for both encoder kinds, and
+    skips the layers above it: for an early layer of a 12-layer base model, most of the cost.
+    """
+    layers = model.encoder.layers
+    if layer + 1 < len(layers):
+        model.encoder.layers = nn.ModuleList(list(layers)[: layer + 1])
+
+
 class AudioExtractor:
     """wav2vec 2.0 over a list of clips. Call: [(N_i,)] -> [(Ta_i, D) float32]."""
 
@@ -99,6 +113,8 @@ class AudioExtractor:
                  strides=(5, 2, 2, 2, 2, 2, 2), max_batch: int = 8, norm_eps: float = HF_NORM_EPS):
         self.backend = backend  # "hf" or "torchaudio"
         self.device = torch.device(device)
+        if backend == "hf" and layer is not None:
+            _drop_unused_layers(model, layer)
         self.model = model.eval().to(self.device)
         self.identity = identity
         self.layer = layer

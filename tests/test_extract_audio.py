@@ -185,3 +185,20 @@ def test_window_settings_are_checked(folders):
         audio.set_window(0.0)
     with pytest.raises(ValueError, match=">= 0"):
         audio.set_window(2.0, -1.0)
+
+
+@pytest.mark.parametrize("size", ["tiny", "tiny-layer"])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_an_early_layer_runs_only_the_layers_below_it_and_equals_the_whole_model(folders, size, layer):
+    # Group-norm (base-like) and pre-norm (large-like) encoders alike: the truncated model's
+    # hidden state equals the whole model's, and the layers above it are not run.
+    from transformers import Wav2Vec2Model
+
+    extractor = load_audio(folders[size], layer=layer)
+    assert len(extractor.model.encoder.layers) == layer + 1
+    whole = Wav2Vec2Model.from_pretrained(str(folders[size])).eval()
+    clip = _clips([8000])[0]
+    clip = (clip - clip.mean()) / torch.sqrt(clip.var() + 1e-7)  # the extractor's normalisation (HF's)
+    with torch.inference_mode():
+        expected = whole(clip[None], output_hidden_states=True).hidden_states[layer][0]
+    torch.testing.assert_close(extractor([_clips([8000])[0]])[0], expected, atol=1e-4, rtol=1e-3)  # float noise only
