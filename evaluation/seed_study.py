@@ -33,6 +33,8 @@ import numpy as np
 
 from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
 
+SUPERVISED = "supervised"  # the fully supervised reference, a study "variant" beside the paper's
+
 # (name, prediction source, ground truth): how every run is scored.
 SCORED = (
     ("expert, all segments", "expert", "all"),
@@ -76,14 +78,21 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     from model.variants import resolve_variant
 
     overrides = overrides or {}
-    model_cfg, train_cfg = resolve_variant(config, variant)
+    # "supervised": the fully supervised reference (model.supervised), trained on the base sections
+    # with the train split's segments, scored exactly as the weakly supervised variants.
+    model_cfg, train_cfg = resolve_variant(config, "full" if variant == SUPERVISED else variant)
     model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
     train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
     run_dir = Path(out_dir) / f"{variant}-seed{seed}"
     records = training_records(manifest)  # video_id, split, label: nothing else reaches training
     started = time.perf_counter()
-    train(model_cfg, train_cfg, records, cache, run_dir, variant=variant, device=device,
-          restart_if_changed=True, progress=False)
+    if variant == SUPERVISED:
+        from model.supervised import train_supervised
+
+        train_supervised(model_cfg, train_cfg, manifest, cache, run_dir, device=device, progress=False)
+    else:
+        train(model_cfg, train_cfg, records, cache, run_dir, variant=variant, device=device,
+              restart_if_changed=True, progress=False)
     seconds = time.perf_counter() - started
     model, _ = load_model(run_dir / "best.pt", device)
     results = predict_split(model, records, cache, "test", device)
@@ -166,9 +175,10 @@ def main(argv=None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    unknown = [v for v in args.variants if v not in variant_names(config)]
+    known = [*variant_names(config), SUPERVISED]
+    unknown = [v for v in args.variants if v not in known]
     if unknown:
-        print(f"error: unknown variant(s) {unknown}; known: {variant_names(config)}", file=sys.stderr)
+        print(f"error: unknown variant(s) {unknown}; known: {known}", file=sys.stderr)
         return 2
     from extractors.cache import FeatureCache
 

@@ -68,3 +68,10 @@ def test_cli_rejects_unknown_variant_before_reading_data(tmp_path, capsys):
                  str(tmp_path), "--variants", "full", "no_such_variant", "--out-dir", str(tmp_path / "runs")])
     assert code == 2
     assert "unknown variant(s) ['no_such_variant']" in capsys.readouterr().err
+
+
+def test_the_fully_supervised_reference_is_studied_like_a_variant(tmp_path, data):
+    manifest, cache = data
+    rows = study(CONFIG, manifest, cache, ["supervised"], [0], tmp_path, echo=lambda _: None)
+    assert rows[0]["variant"] == "supervised" and (tmp_path / "supervised-seed0" / "best.pt").is_file()
+    assert all(name in rows[0] for name, _, _ in SCORED)  # it has all three heads

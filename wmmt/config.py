@@ -71,9 +71,10 @@ def _check_model_sections(config: dict, source: str) -> None:
             resolve_variant(config, name)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: variant '{name}': {exc}") from exc
-    unknown = [v for v in config.get("seed_study", {}).get("variants", []) if v not in variant_names(config)]
+    known = [*variant_names(config), "supervised"]  # the fully supervised reference may be studied too
+    unknown = [v for v in config.get("seed_study", {}).get("variants", []) if v not in known]
     if unknown:
-        raise ConfigError(f"{source}: seed_study variants {unknown} are not variants; known: {variant_names(config)}")
+        raise ConfigError(f"{source}: seed_study variants {unknown} are not variants; known: {known}")
 
 
 def read_yaml(path):
