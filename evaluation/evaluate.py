@@ -8,7 +8,8 @@
 
 The metadata is read unchanged through :func:`wmmt.manifest.read_dataset`; the
 ground truth of AP/AR is each video's ``fake_periods`` (all forged segments). The
-evaluated videos are the metadata's videos of ``--split`` (``all``: every video);
+evaluated videos are the metadata's videos of ``--split`` (``all``: every labelled
+video; the file lists of test sets without labels may be given too and are left out);
 each must be a key of the predictions (an error otherwise, as in the toolkit);
 other keys are ignored and counted in a warning.
 
@@ -243,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fmt = args.format if args.format != "auto" else detect_format(args.metadata[0])
         table = read_dataset(fmt, args.metadata, root=None).table
+        # Test sets without labels (file lists among the metadata) have nothing to evaluate against.
+        table = table[table["label"].notna()].reset_index(drop=True)
         if args.split != "all":
             table = table[table["split"] == args.split].reset_index(drop=True)
         if len(table) == 0:

@@ -85,6 +85,8 @@ def training_records(manifest: pd.DataFrame, source: str = "manifest") -> pd.Dat
     if missing:
         raise DataError(f"{source}: manifest lacks column(s) {missing}")
     records = manifest.loc[:, list(TRAINING_COLUMNS)].reset_index(drop=True).copy()
+    # Rows without a label (test sets whose labels are hidden) are predicted, never trained on.
+    records = records[records["label"].notna()].reset_index(drop=True)
     bad_split = sorted(set(records["split"]) - set(SPLITS))
     if bad_split:
         raise DataError(f"{source}: unknown split value(s) {bad_split}; expected {list(SPLITS)}")

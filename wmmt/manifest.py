@@ -10,6 +10,14 @@ columns of the manifest contract in docs/architecture.md::
     fake_periods, visual_fake_periods, audio_fake_periods
 
 Labels: 0 real, 1 both modalities fake, 2 visual-only fake, 3 audio-only fake.
+
+AV-Deepfake1M's test sets come as lists of file names without labels
+(``test_files.txt``; AV-Deepfake1M++: ``testA_files.txt``, ``testB_files.txt``), given
+among the metadata files. Their rows are "unlabelled": ``label``, ``duration`` and
+``video_frames`` null, no periods, split named after the list (``FILE_LIST_SPLITS``),
+``video_id`` ``<subset>/<file>``. They are extracted and predicted, never trained on
+or evaluated; ``published_files`` gives back each row's name as the list spells it.
+
 A bad record is a ``ManifestError`` naming the metadata file, the record (index
 and file) and the field. Videos listed but not on disk, and mp4 files on disk
 that no record lists, are collected in ``Manifest.issues`` (fatal with
@@ -20,6 +28,9 @@ CLI::
 
     python -m wmmt.manifest --format lavdf --metadata LAV-DF/metadata.json \\
         --root LAV-DF --out manifest.jsonl --issues issues.json
+    python -m wmmt.manifest --format avdeepfake1m --root AV-Deepfake1M --out manifest.jsonl \\
+        --metadata AV-Deepfake1M/train_metadata.json AV-Deepfake1M/val_metadata.json \\
+        AV-Deepfake1M/test_files.txt
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import json
 import math
 import os
 import posixpath
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +72,7 @@ COLUMNS = (
     "visual_fake_periods",
     "audio_fake_periods",
 )
+# Splits of labelled rows; an unlabelled row's split is named after its file list.
 SPLITS = ("train", "dev", "test")
 LABEL_NAMES = {0: "real", 1: "both_fake", 2: "visual_fake", 3: "audio_fake"}
 
@@ -93,6 +106,14 @@ AV1M_FIELDS = (
 # AV-Deepfake1M publishes labels for train and val only (test labels are hidden);
 # its val is the evaluation set of the paper's Table II, so it is our "test".
 AV1M_SPLITS = {"train": "train", "val": "test"}
+# AV-Deepfake1M++ adds the visual generator (video_model); checked when present.
+AV1M_OPTIONAL_STR = ("video_model",)
+# Test sets without labels: <subset>_files.txt lists the files of <root>/<subset>/, as the
+# dataset's loader reads them. The list's rows take the subset's name as their split, except
+# the 2024 test set: "test" already names the labelled evaluation set (published val).
+FILE_LIST_SUFFIX = "_files.txt"
+FILE_LIST_SPLITS = {"test": "hidden_test"}
+SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # One official loader spells both_modified with a hyphen: accept both.
 AV1M_LABELS = {
     "real": 0,
@@ -160,16 +181,22 @@ def _load_metadata(meta_path) -> list:
     return records
 
 
+def _escape_problem(file: str) -> str | None:
+    """Why the relative path ``file`` would leave the dataset root, or None."""
+    if file[0] in "/\\" or "\\" in file or "\x00" in file or (len(file) > 1 and file[1] == ":"):
+        return "absolute or non-POSIX path escapes the dataset root"
+    if ".." in file.split("/"):
+        return "'..' component escapes the dataset root"
+    return None
+
+
 def _check_file_field(file, meta_path, index: int, record) -> None:
     """The ``file`` field must be a relative path that stays inside the dataset root."""
     if type(file) is not str or not file:
         raise _record_error(meta_path, index, record, "file", f"expected a non-empty string, got {file!r}")
-    if file[0] in "/\\" or "\\" in file or "\x00" in file or (len(file) > 1 and file[1] == ":"):
-        raise _record_error(
-            meta_path, index, record, "file", "absolute or non-POSIX path escapes the dataset root"
-        )
-    if ".." in file.split("/"):
-        raise _record_error(meta_path, index, record, "file", "'..' component escapes the dataset root")
+    problem = _escape_problem(file)
+    if problem is not None:
+        raise _record_error(meta_path, index, record, "file", problem)
 
 
 def _periods(value, field_name: str, duration: float, tolerance: float, meta_path, index: int, record):
@@ -332,6 +359,8 @@ def _parse_av1m(records: list, meta_path, tolerance: float, cols: dict[str, list
         _count(record["audio_frames"], "audio_frames", meta_path, index, record)
         _optional_str(record["original"], "original", meta_path, index, record)
         _optional_str(record["audio_model"], "audio_model", meta_path, index, record)
+        for name in AV1M_OPTIONAL_STR:
+            _optional_str(record.get(name), name, meta_path, index, record)
         duration = video_frames / FPS
         periods = _periods(
             record["fake_segments"], "fake_segments", duration, tolerance, meta_path, index, record
@@ -376,6 +405,72 @@ def _parse_av1m(records: list, meta_path, tolerance: float, cols: dict[str, list
         cols["fake_periods"].append(periods)
         cols["visual_fake_periods"].append(visual)
         cols["audio_fake_periods"].append(audio)
+
+
+def file_list_split(list_path) -> str:
+    """The manifest split of the rows of a file list ``<subset>_files.txt``."""
+    name = Path(list_path).name
+    subset = name[: -len(FILE_LIST_SUFFIX)] if name.endswith(FILE_LIST_SUFFIX) else ""
+    split = FILE_LIST_SPLITS.get(subset, subset)
+    if not SPLIT_NAME.fullmatch(subset) or split in SPLITS:
+        raise ManifestError(
+            f"{list_path}: a file list is named <subset>_files.txt (test_files.txt, testA_files.txt, ...), "
+            f"its videos under <root>/<subset>/, with a subset of letters, digits and '_' that names no "
+            f"labelled split ({', '.join(SPLITS)})"
+        )
+    return split
+
+
+def is_file_list(path) -> bool:
+    return Path(path).name.endswith(FILE_LIST_SUFFIX)
+
+
+def _parse_file_list(list_path, cols: dict[str, list]) -> int:
+    """Rows without labels from a list of file names (one a line, blank lines skipped); returns
+    how many. ``video_id`` is ``<subset>/<file>``: the lists of two test sets may share names."""
+    split = file_list_split(list_path)
+    subset = Path(list_path).name[: -len(FILE_LIST_SUFFIX)]
+    try:
+        with open(list_path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise ManifestError(f"{list_path}: file list not found") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{list_path}: file list path is a folder, not a text file") from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{list_path}: not UTF-8 text: {exc}") from None
+    seen: dict[str, int] = {}
+    for line_number, line in enumerate(lines, start=1):
+        file = line.strip()
+        if not file:
+            continue
+        where = f"{list_path}: line {line_number} (file {file!r})"
+        problem = _escape_problem(file)
+        if problem is not None:
+            raise ManifestError(f"{where}: {problem}")
+        if file in seen:
+            raise ManifestError(f"{where}: duplicate entry, also line {seen[file]}")
+        seen[file] = line_number
+        cols["video_id"].append(f"{subset}/{file}")
+        cols["rel_path"].append(f"{subset}/{file}")
+        cols["split"].append(split)
+        cols["label"].append(None)
+        cols["duration"].append(None)
+        cols["video_frames"].append(None)
+        for name in ("fake_periods", "visual_fake_periods", "audio_fake_periods"):
+            cols[name].append([])
+    if not seen:
+        raise ManifestError(f"{list_path}: the file list holds no file names")
+    return len(seen)
+
+
+def published_files(table: pd.DataFrame) -> list[str]:
+    """Each row's file name as the dataset spells it: the metadata's ``file`` field, or for an
+    unlabelled row the line of its file list (its video_id less the ``<subset>/`` prefix)."""
+    return [
+        video_id.split("/", 1)[1] if pd.isna(label) else video_id
+        for video_id, label in zip(table["video_id"], table["label"])
+    ]
 
 
 def _check_duplicates(video_ids: list[str], origins: list[tuple[str, int]]) -> None:
@@ -543,12 +638,14 @@ def read_avdeepfake1m(
     seed: int = 0,
     tolerance: float = DEFAULT_TOLERANCE_S,
 ) -> Manifest:
-    """Read AV-Deepfake1M's ``train_metadata.json`` and/or ``val_metadata.json``.
+    """Read AV-Deepfake1M's (or AV-Deepfake1M++'s) ``train_metadata.json`` and/or
+    ``val_metadata.json``, and its test sets' file lists (``test_files.txt``, ``testA_files.txt``, ...).
 
-    ``root`` holds the published train/ and val/ folders (a video is
+    ``root`` holds the published train/, val/ (and test/ ...) folders (a video is
     ``<root>/<split>/<file>``, as in the dataset's loader). Published "val" becomes
     "test"; ``dev_fraction`` > 0 moves that fraction of train to "dev" (see
-    ``_dev_fraction_rows``). Duration is video_frames / 25.
+    ``_dev_fraction_rows``). Duration is video_frames / 25. A file list's rows have no
+    label (``_parse_file_list``).
     """
     if isinstance(metadata_paths, (str, os.PathLike)):
         metadata_paths = [metadata_paths]
@@ -557,6 +654,10 @@ def read_avdeepfake1m(
     cols = _empty_columns()
     origins: list[tuple[str, int]] = []
     for meta_path in metadata_paths:
+        if is_file_list(meta_path):
+            count = _parse_file_list(meta_path, cols)
+            origins.extend((str(meta_path), index) for index in range(count))
+            continue
         records = _load_metadata(meta_path)
         _parse_av1m(records, meta_path, tolerance, cols)
         origins.extend((str(meta_path), index) for index in range(len(records)))
@@ -578,6 +679,12 @@ def read_dataset(
     if isinstance(metadata_paths, (str, os.PathLike)):
         metadata_paths = [metadata_paths]
     if fmt == "lavdf":
+        lists = [str(path) for path in metadata_paths if is_file_list(path)]
+        if lists:
+            raise ManifestError(
+                f"{lists[0]}: file lists of unlabelled test sets are AV-Deepfake1M's (format avdeepfake1m); "
+                "LAV-DF publishes every label in its metadata.json"
+            )
         if len(metadata_paths) != 1:
             raise ManifestError(f"LAV-DF has one metadata file, got {len(metadata_paths)}: {metadata_paths}")
         if dev_fraction:
@@ -708,11 +815,31 @@ def _validate_columns(cols: dict[str, list], where) -> None:
 
 
 def _check_rows(cols: dict[str, list], where) -> None:
-    """Schema, then what the schema cannot say: labels agree with the periods, ids are unique."""
+    """Schema, then what the schema cannot say: labels agree with the periods and the split, ids are unique."""
     _validate_columns(cols, where)
-    for index, (label, fake, visual, audio) in enumerate(
-        zip(cols["label"], cols["fake_periods"], cols["visual_fake_periods"], cols["audio_fake_periods"])
+    for index, (label, split, fake, visual, audio) in enumerate(
+        zip(cols["label"], cols["split"], cols["fake_periods"], cols["visual_fake_periods"], cols["audio_fake_periods"])
     ):
+        if label is None:
+            problem = None
+            if split in SPLITS:
+                problem = f"field 'split': a row without a label cannot be in a labelled split ({split!r})"
+            elif fake or visual or audio:
+                problem = "field 'fake_periods': a row without a label has fake periods"
+            if problem is not None:
+                raise ManifestError(f"{where(index)} (video_id {cols['video_id'][index]!r}): {problem}")
+            continue
+        if split not in SPLITS:
+            raise ManifestError(
+                f"{where(index)} (video_id {cols['video_id'][index]!r}): field 'split': {split!r} is not "
+                f"a labelled split ({', '.join(SPLITS)}); only rows without a label (file lists) have others"
+            )
+        for name in ("duration", "video_frames"):
+            if cols[name][index] is None:
+                raise ManifestError(
+                    f"{where(index)} (video_id {cols['video_id'][index]!r}): field {name!r}: "
+                    "null, but only rows without a label may lack it"
+                )
         if label == 0 and (fake or visual or audio):
             raise ManifestError(
                 f"{where(index)} (video_id {cols['video_id'][index]!r}): field 'fake_periods': "
@@ -735,14 +862,15 @@ def _check_rows(cols: dict[str, list], where) -> None:
 
 
 def _table(cols: dict[str, list]) -> pd.DataFrame:
-    # pandas' own string dtype for the text columns (what pandas 3 infers), numpy for numbers.
+    # pandas' own string dtype for the text columns (what pandas 3 infers), numpy for numbers;
+    # integer columns with nulls (unlabelled rows) take pandas' nullable Int64, duration NaN.
     dtypes = {
         "video_id": "str",
         "path": "str",
         "split": "str",
-        "label": "int64",
+        "label": "Int64" if None in cols["label"] else "int64",
         "duration": "float64",
-        "video_frames": "int64",
+        "video_frames": "Int64" if None in cols["video_frames"] else "int64",
         "fps": "float64",
     }
     return pd.DataFrame(
@@ -763,8 +891,11 @@ def write_manifest(table: pd.DataFrame, path) -> None:
         missing = sorted(set(COLUMNS) - set(columns))
         extra = sorted(set(columns) - set(COLUMNS))
         raise ManifestError(f"{path}: manifest table columns wrong: missing {missing}, unexpected {extra}")
-    # tolist() gives Python scalars (not numpy ones), which json and jsonschema take.
+    # tolist() gives Python scalars (not numpy ones), which json and jsonschema take; the
+    # nulls of unlabelled rows (NaN, pandas' NA) are written as JSON null.
     cols = {name: table[name].tolist() for name in COLUMNS}
+    for name in ("label", "duration", "video_frames"):
+        cols[name] = [None if value is None or pd.isna(value) else value for value in cols[name]]
     for name in ("fake_periods", "visual_fake_periods", "audio_fake_periods"):
         try:
             cols[name] = [_periods_as_lists(value) for value in cols[name]]
@@ -806,6 +937,7 @@ def issues_report(manifest: Manifest) -> dict:
     """Counts and names of the mismatches with the disk, and per-split/per-label counts."""
     table = manifest.table
     labels = table["label"].map(LABEL_NAMES)
+    unlabelled = table[table["label"].isna()]
     by_split_label = {
         split: {LABEL_NAMES[label]: int((group["label"] == label).sum()) for label in LABEL_NAMES}
         for split, group in table.groupby("split", sort=True)
@@ -824,6 +956,8 @@ def issues_report(manifest: Manifest) -> dict:
         "per_split": {split: int(n) for split, n in table["split"].value_counts().sort_index().items()},
         "per_label": {name: int((labels == name).sum()) for name in LABEL_NAMES.values()},
         "per_split_label": by_split_label,
+        # Rows of file lists (test sets whose labels are hidden), per split.
+        "unlabelled": {split: int(n) for split, n in unlabelled["split"].value_counts().sort_index().items()},
     }
 
 
@@ -836,7 +970,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Read LAV-DF or AV-Deepfake1M metadata into the WMMT manifest (JSON lines).",
     )
     parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("--metadata", required=True, nargs="+", help="metadata JSON file(s), as published")
+    parser.add_argument(
+        "--metadata",
+        required=True,
+        nargs="+",
+        help="metadata JSON file(s) as published; AV-Deepfake1M: also test sets' file lists (<subset>_files.txt)",
+    )
     parser.add_argument("--root", default=None, help="dataset folder; omitted: files are not checked")
     parser.add_argument("--out", required=True, help="manifest.jsonl to write")
     parser.add_argument("--issues", default=None, help="JSON report of files/records that do not match")
@@ -874,7 +1013,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = report["records_without_file"]["count"]
     orphans = report["files_without_record"]["count"]
     print(
-        f"{args.out}: {report['records']} videos {report['per_split']}; "
+        f"{args.out}: {report['records']} videos {report['per_split']}"
+        + (f" ({sum(report['unlabelled'].values())} without labels)" if report["unlabelled"] else "")
+        + "; "
         + (
             f"{missing} records without a file, {orphans} files without a record"
             if manifest.files_checked
