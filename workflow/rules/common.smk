@@ -104,8 +104,16 @@ def table_variants():
 
 
 def get_final_output():
-    """What `snakemake` builds by default: the main dataset's report (tables included)."""
+    """What `snakemake` builds by default: the main dataset's report (tables included), and the
+    challenge submission of each test set without labels its metadata lists (docs/real-data.md)."""
+    from wmmt.manifest import file_list_split, is_file_list
+
     targets = [f"results/{MAIN}/report.md"]
+    for name in DATASETS[MAIN]["metadata"]:
+        if is_file_list(name):
+            split = file_list_split(name)
+            targets += [f"results/{MAIN}/submission/{split}/prediction.json",
+                        f"results/{MAIN}/submission/{split}/classification.txt"]
     return targets
 
 

@@ -1,5 +1,12 @@
-# Prediction on the test split, evaluation, the paper's ablation tables, cross-dataset.
+# Prediction on the test split (and on test sets without labels), evaluation, challenge
+# submissions, the paper's ablation tables, cross-dataset.
+from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
+# The splits predicted: the labelled test split, and each test set without labels that a
+# dataset's metadata lists (test_files.txt: hidden_test; testA_files.txt: testA; ...).
+PREDICTED_SPLITS = ["test"] + sorted(
+    {file_list_split(m) for ds in DATASETS.values() for m in ds["metadata"] if is_file_list(m)}
+)
 
 
 rule predict:
@@ -9,15 +16,17 @@ rule predict:
         manifest="results/{dataset}/manifest.jsonl",
         features="results/{dataset}/features/summary.json",
     output:
-        predictions="results/{dataset}/runs/{variant}/test/predictions.json",
-        classes="results/{dataset}/runs/{variant}/test/classes.csv",
-        outputs="results/{dataset}/runs/{variant}/test/outputs.npz",
+        predictions="results/{dataset}/runs/{variant}/{split}/predictions.json",
+        classes="results/{dataset}/runs/{variant}/{split}/classes.csv",
+        outputs="results/{dataset}/runs/{variant}/{split}/outputs.npz",
+    wildcard_constraints:
+        split="|".join(PREDICTED_SPLITS),
     params:
         device=config["device"],
     conda:
         "../../environment.yml"
     log:
-        "logs/{dataset}/predict/{variant}.log",
+        "logs/{dataset}/predict/{split}/{variant}.log",
     threads: 1
     resources:
         gpu=GPU,
@@ -25,8 +34,33 @@ rule predict:
         runtime=120,
     shell:
         "python -m model.predict --config {input.config} --checkpoint {input.checkpoint} "
-        "--manifest {input.manifest} --features results/{wildcards.dataset}/features --split test "
-        "--out-dir results/{wildcards.dataset}/runs/{wildcards.variant}/test --device {params.device} > {log} 2>&1"
+        "--manifest {input.manifest} --features results/{wildcards.dataset}/features --split {wildcards.split} "
+        "--out-dir results/{wildcards.dataset}/runs/{wildcards.variant}/{wildcards.split} "
+        "--device {params.device} > {log} 2>&1"
+
+
+rule submission:
+    input:
+        predictions="results/{dataset}/runs/full/{split}/predictions.json",
+        classes="results/{dataset}/runs/full/{split}/classes.csv",
+        manifest="results/{dataset}/manifest.jsonl",
+    output:
+        localization="results/{dataset}/submission/{split}/prediction.json",
+        classification="results/{dataset}/submission/{split}/classification.txt",
+    wildcard_constraints:
+        split="|".join(PREDICTED_SPLITS),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/submission/{split}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m evaluation.submission --manifest {input.manifest} --split {wildcards.split} "
+        "--predictions {input.predictions} --classes {input.classes} "
+        "--localization {output.localization} --classification {output.classification} > {log} 2>&1"
 
 
 rule evaluate:
