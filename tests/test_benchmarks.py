@@ -64,3 +64,16 @@ def test_gpu_checks_script_dry_run(tmp_path):
     for name in ("extract_bf16_w1.json", "extract_fp32_w1.json"):
         assert json.loads((out / name).read_text())["end_to_end_videos_per_s"] > 0
     assert json.loads((out / "train.json").read_text())["loader_only_it_per_s"] > 0
+
+
+def test_feature_probe_finds_the_planted_forgeries():
+    from benchmarks.probe_features import probe
+    from tests.test_train_synthetic import make_synthetic
+
+    manifest, cache, _ = make_synthetic(n_videos=60, n_dev=8, seed=3)
+    manifest.loc[manifest.index[-16:], "split"] = "test"
+    for modality in ("visual", "audio"):
+        feats = {v: getattr(cache.get(v), modality) for v in cache.video_ids()}
+        result = probe(manifest, feats, modality)
+        assert result["frame_auc"] > 0.8 and result["video_auc"] > 0.7, (modality, result)
+        assert result["deviation_ratio"] > 0
