@@ -344,13 +344,13 @@ def main(argv=None) -> int:
     from wmmt.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    cache = FeatureCache(args.features)
-    failed = {f["video_id"] for f in cache.failures()}
     wanted = manifest[manifest["split"] == args.split]
     if len(wanted) == 0:
         print(f"error: {args.manifest}: no videos in split '{args.split}' (its splits: "
               f"{', '.join(sorted(set(manifest['split'])))})", file=sys.stderr)
         return 2
+    cache = FeatureCache(args.features)
+    failed = {f["video_id"] for f in cache.failures()}
     missing = sorted(set(wanted["video_id"]) - failed - set(cache.video_ids()))
     if missing:
         print(f"error: {args.features}: no features for {len(missing)} video(s) of split "

@@ -87,3 +87,23 @@ def test_a_pickled_checkpoint_is_refused_without_trust(setup, tmp_path):
     result = run("--checkpoint", tmp_path / "pickled.pt", "--video", video, "--out", tmp_path / "out",
                  "--trust-checkpoint")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_batch_mode_names_the_manifests_splits_when_one_is_absent(setup, tmp_path):
+    """Batch mode predicts any split of the manifest (test, or a test set without labels such as
+    hidden_test); a split the manifest lacks is one error line naming the splits it has."""
+    from tests.test_manifest import av1m_records, dump
+    from wmmt.manifest import read_avdeepfake1m, write_manifest
+
+    tmp, _ = setup
+    (tmp_path / "test_files.txt").write_text("000001.mp4\n")
+    table = read_avdeepfake1m([dump(tmp_path / "val_metadata.json", av1m_records("val")),
+                               tmp_path / "test_files.txt"]).table
+    write_manifest(table, tmp_path / "manifest.jsonl")
+    result = run("--checkpoint", tmp / "best.pt", "--manifest", tmp_path / "manifest.jsonl",
+                 "--features", tmp_path / "features", "--split", "testA", "--out-dir", tmp_path / "out")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    manifest = tmp_path / "manifest.jsonl"
+    assert lines == [f"error: {manifest}: no videos in split 'testA' (its splits: hidden_test, test)"]
+    assert not (tmp_path / "out").exists()
