@@ -75,3 +75,10 @@ def test_the_fully_supervised_reference_is_studied_like_a_variant(tmp_path, data
     rows = study(CONFIG, manifest, cache, ["supervised"], [0], tmp_path, echo=lambda _: None)
     assert rows[0]["variant"] == "supervised" and (tmp_path / "supervised-seed0" / "best.pt").is_file()
     assert all(name in rows[0] for name, _, _ in SCORED)  # it has all three heads
+
+
+def test_summary_prints_the_ratio_to_the_reference():
+    row = {name: (0.0, 0.0) for name, _, _ in SCORED}
+    rows = [{**row, "variant": "full", "seed": 0, "test_accuracy_4class": 0.5, SCORED[0][0]: (30.0, 40.0)},
+            {**row, "variant": "supervised", "seed": 0, "test_accuracy_4class": 0.6, SCORED[0][0]: (60.0, 70.0)}]
+    assert "full WMMT 30.00 / reference 60.00 = 0.50" in summary_table(rows)
