@@ -3,6 +3,7 @@ decodability with decord, no global-statistic shortcut, and local forgery conten
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -189,13 +190,42 @@ def test_decoded_content_matches_the_rendering(lavdf, records):
 # --------------------------------------------------------------------------- no shortcut, local content
 
 
-@pytest.mark.parametrize("artefacts", sorted(S.ARTEFACTS))
-def test_global_statistics_do_not_tell_fake_from_real(artefacts):
+def _log_spectra(audio: np.ndarray, num_frames: int) -> np.ndarray:
+    """(T, 40) log power of each video frame's 640 samples (Hann window) in 40 bands of 200 Hz."""
+    x = audio.reshape(num_frames, -1).astype(np.float64) * np.hanning(S.SAMPLES_PER_FRAME)
+    power = np.abs(np.fft.rfft(x, axis=1)[:, 1:]) ** 2  # (T, 320)
+    return np.log(power.reshape(num_frames, 40, 8).mean(2) + 1e-10)
+
+
+def _adjacent_mse(x: np.ndarray) -> float:
+    return float(np.mean(np.diff(x.astype(np.float64), axis=0) ** 2))
+
+
+@functools.cache
+def _rendered(artefacts: str):
+    """40 clips of 2-3 s rendered at one level: plans, global statistics (mean brightness, audio
+    RMS) and raw temporal deviations (adjacent-frame MSE of the pixels, log spectra of the audio)."""
     plans = S.plan_dataset(40, 11, min_duration=2.0, max_duration=3.0, artefacts=artefacts)
-    stats = {}
+    stats, pixels, spectra = {}, {}, {}
     for plan in plans:
         clip = S.render_clip(plan)
         stats[plan.index] = (clip.frames.mean(), np.sqrt(np.mean(clip.audio.astype(np.float64) ** 2)))
+        pixels[plan.index] = _adjacent_mse(clip.frames.reshape(plan.num_frames, -1) / 255.0)
+        spectra[plan.index] = _log_spectra(clip.audio, plan.num_frames)
+    train = np.concatenate([spectra[p.index] for p in plans if p.split == "train"])
+    mean, std = train.mean(0), train.std(0)  # train-split statistics, never a clip's own
+    audio = {i: _adjacent_mse((x - mean) / std) for i, x in spectra.items()}
+    deviation = {"visual": pixels, "audio": audio}
+    # Multimodal: both tracks with equal weight, each over its train-split median.
+    scale = {k: np.median([d[p.index] for p in plans if p.split == "train"]) for k, d in deviation.items()}
+    deviation["multimodal"] = {p.index: 0.5 * (pixels[p.index] / scale["visual"] + audio[p.index] / scale["audio"])
+                               for p in plans}
+    return plans, stats, deviation
+
+
+@pytest.mark.parametrize("artefacts", sorted(S.ARTEFACTS))
+def test_global_statistics_do_not_tell_fake_from_real(artefacts):
+    plans, stats, _ = _rendered(artefacts)
     labels = np.array([p.label for p in plans])
     values = np.array([stats[p.index] for p in plans])  # (N, 2) brightness, RMS
     for k, name in enumerate(("mean brightness", "audio RMS")):
@@ -210,6 +240,22 @@ def test_global_statistics_do_not_tell_fake_from_real(artefacts):
             (b_fake, r_fake), (b_real, r_real) = stats[plan.index], stats[plan.source]
             assert abs(b_fake - b_real) < tolerance * b_real
             assert 0.85 < r_fake / r_real < 1.15
+
+
+@pytest.mark.parametrize("artefacts", ["strong", "obvious"])
+def test_forged_clips_deviate_more_between_adjacent_frames(artefacts):
+    """The property of the paper's Fig. 3 on the raw data: forged tracks change more from one frame
+    to the next, in pixels and in the audio's short-time spectrum, against genuine clips and against
+    each fake's own original."""
+    plans, _, deviation = _rendered(artefacts)
+    for track, forged in (("visual", lambda p: p.modify_video), ("audio", lambda p: p.modify_audio),
+                          ("multimodal", lambda p: p.label != 0)):
+        d = deviation[track]
+        fakes = [d[p.index] for p in plans if forged(p)]
+        genuine = [d[p.index] for p in plans if not forged(p)]
+        assert np.median(fakes) > 1.1 * np.median(genuine), track
+        paired = [d[p.index] / d[p.source] for p in plans if forged(p)]
+        assert np.median(paired) > 1.1 and np.mean(np.array(paired) > 1) > 0.8, track
 
 
 def _mouth_patch(clip: S.RenderedClip, frames: np.ndarray, t: int) -> np.ndarray:
