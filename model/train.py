@@ -270,8 +270,11 @@ def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
         pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
         if pts:
             ax_loss.plot(*zip(*pts), label=name)
+    pts = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") not in ("", None)]
+    if pts:  # train and dev loss on one axis: where they part, the model starts to memorise
+        ax_loss.plot(*zip(*pts), "k--", marker="o", label="dev loss (Eq. 15)")
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("training loss")
+    ax_loss.set_ylabel("loss (train: solid, dev: dashed)")
     if ax_loss.lines:
         ax_loss.legend()
     for name in ("dev_acc", "dev_auc", "dev_loss", "dev_ap"):
