@@ -12,7 +12,8 @@ writes the report with:
     (evaluation.tables.main_results_table);
   * four-class accuracy, confusion matrix and video-level AUCs;
   * FAS timelines of a few test videos against the ground truth (figure);
-  * temporal deviation of real vs fake videos per modality (Fig. 3) and t-SNE of the
+  * temporal deviation of genuine vs forged videos per track, on the train-standardised
+    features and on the trained model's enhanced features (Fig. 3), and t-SNE of the
     video-level representations before and after enhancement (Fig. 4);
   * the ablation tables (IV-VII) and the cross-dataset table (III);
   * the videos that could not be decoded, the manifest's issues;
@@ -92,37 +93,129 @@ def plot_timelines(outputs: dict, manifest, predictions: dict, n: int, path) -> 
     return chosen
 
 
-def temporal_deviation(cache, manifest, limit: int) -> dict[str, dict[str, list[float]]]:
-    """Per video, the mean squared difference of adjacent feature rows (the deviation of Eq. 12)
-    per modality, grouped into genuine and forged for that modality (Fig. 3)."""
-    rows = manifest[manifest["video_id"].isin(set(cache.video_ids()))]
-    rows = rows.sort_values("video_id").head(limit) if limit else rows
-    out = {m: {"genuine": [], "forged": []} for m in ("visual", "audio", "multimodal")}
-    for vid, label in zip(rows["video_id"], rows["label"]):
+DEVIATION_TRACKS = ("visual", "audio", "multimodal")
+DEVIATION_SOURCES = {
+    "features": "extracted features, standardised with train-split statistics",
+    "wmmt": "trained WMMT: F''_v, F''_a, F_m",
+}
+
+
+def adjacent_deviation(x) -> float:
+    """The temporal deviation of one video's feature rows (T, D): Eq. 12's MSE of each adjacent
+    pair, averaged over the T - 1 pairs (nan for T < 2).
+
+    Eq. 11 sums the pairs (inside a sigma); the figure averages them instead, because the sum
+    grows with T and would rank videos by length, not by how much adjacent frames differ (the
+    sigma is monotone and does not change the comparison).
+    """
+    x = np.asarray(x, np.float64)
+    if len(x) < 2:
+        return float("nan")
+    return float(np.mean((x[1:] - x[:-1]) ** 2))
+
+
+def forged_tracks(label: int) -> dict[str, bool]:
+    """Which tracks of a video of class ``label`` are forged (Eq. 14's psi for multimodal)."""
+    return {"visual": label in (1, 2), "audio": label in (1, 3), "multimodal": label != 0}
+
+
+def _even_picks(ids: list[str], limit: int) -> list[str]:
+    if not limit or len(ids) <= limit:
+        return ids
+    return [ids[int(i)] for i in np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(int))]
+
+
+def temporal_deviation(cache, manifest, stats, model=None, split: str | None = "test",
+                       limit: int = 0) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Per video of ``split`` (None: every video): the temporal deviation (``adjacent_deviation``)
+    of each track, grouped into genuine and forged for that track (Fig. 3).
+
+    Sources: ``features``, the cached features standardised per dimension with ``stats``
+    (visual_mean, visual_std, audio_mean, audio_std of the train split: model.data.feature_stats,
+    the statistics the model's input_norm applies), never with a video's own statistics (a
+    forged segment enlarges a video's spread, so per-video standardisation shrinks exactly the
+    deviation it should show); multimodal is the concatenation of the two. ``wmmt``, when
+    ``model`` is given: the trained model's enhanced features F''_v, F''_a and F_m, the ones the
+    deviation perceiving loss sees, as they come out of the model.
+    """
+    import torch
+
+    vm, vs, am, as_ = (np.asarray(s, np.float64) for s in stats)
+    ids = set(cache.video_ids())
+    rows = manifest[manifest["video_id"].isin(ids)]
+    rows = (rows if split is None else rows[rows["split"] == split]).sort_values("video_id")
+    labels = dict(zip(rows["video_id"], rows["label"]))
+    sources = ["features"] + (["wmmt"] if model is not None else [])
+    out = {s: {m: {"genuine": [], "forged": []} for m in DEVIATION_TRACKS} for s in sources}
+    for vid in _even_picks(list(labels), limit):
         f = cache.get(vid)
-        # Each modality's features are standardised per video so that the two scales compare.
-        feats = {"visual": np.asarray(f.visual, np.float64), "audio": np.asarray(f.audio, np.float64)}
-        feats = {k: (v - v.mean(0)) / (v.std(0) + 1e-6) for k, v in feats.items()}
-        feats["multimodal"] = np.concatenate([feats["visual"], feats["audio"]], axis=1)
-        fake = {"visual": label in (1, 2), "audio": label in (1, 3), "multimodal": label != 0}
-        for m, x in feats.items():
-            if len(x) > 1:
-                out[m]["forged" if fake[m] else "genuine"].append(float(np.mean((x[1:] - x[:-1]) ** 2)))
+        visual = (np.asarray(f.visual, np.float64) - vm) / vs  # (T, Dv)
+        audio = (np.asarray(f.audio, np.float64) - am) / as_  # (T, Da)
+        tracks = {"features": {"visual": visual, "audio": audio,
+                               "multimodal": np.concatenate([visual, audio], axis=1)}}
+        if model is not None:
+            v = torch.as_tensor(np.asarray(f.visual, np.float32)).unsqueeze(0)  # (1, T, Dv)
+            a = torch.as_tensor(np.asarray(f.audio, np.float32)).unsqueeze(0)  # (1, T, Da)
+            with torch.inference_mode():
+                feats = model(v, a, torch.ones(v.shape[:2], dtype=torch.bool)).features
+            tracks["wmmt"] = {m: feats[k][0].float().numpy() for m, k in
+                              (("visual", "f_v"), ("audio", "f_a"), ("multimodal", "f_m")) if k in feats}
+        fake = forged_tracks(int(labels[vid]))
+        for source, by_track in tracks.items():
+            for m, x in by_track.items():
+                d = adjacent_deviation(x)
+                if np.isfinite(d):
+                    out[source][m]["forged" if fake[m] else "genuine"].append(d)
     return out
 
 
+def deviation_ratios(deviation: dict) -> dict[str, dict[str, float]]:
+    """Median forged / median genuine temporal deviation per source and track (nan if a group is empty)."""
+    def ratio(groups):
+        if not groups["forged"] or not groups["genuine"]:
+            return float("nan")
+        return float(np.median(groups["forged"]) / np.median(groups["genuine"]))
+
+    return {s: {m: ratio(g) for m, g in tracks.items()} for s, tracks in deviation.items()}
+
+
 def plot_deviation(deviation: dict, path) -> None:
+    """Box plots of genuine vs forged temporal deviation: one row per source, one column per track."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3))
-    for ax, (modality, groups) in zip(axes, deviation.items()):
-        data = [groups["genuine"] or [np.nan], groups["forged"] or [np.nan]]
-        ax.boxplot(data, tick_labels=["genuine", "forged"], showfliers=False)
-        ax.set_title(f"{modality}", fontsize=10)
-        ax.set_ylabel("adjacent-frame deviation (MSE)", fontsize=8)
-    fig.suptitle("Temporal deviation of genuine vs forged videos (cf. paper Fig. 3)", fontsize=10)
-    fig.tight_layout()
+    sources = list(deviation)
+    fig = plt.figure(figsize=(10, 3.2 * len(sources)), layout="constrained")
+    rows = np.atleast_1d(fig.subfigures(len(sources), 1))
+    ratios = deviation_ratios(deviation)
+    for subfig, source in zip(rows, sources):
+        subfig.suptitle(DEVIATION_SOURCES.get(source, source), fontsize=10, fontweight="bold")
+        for ax, track in zip(subfig.subplots(1, 3), DEVIATION_TRACKS):
+            groups = deviation[source][track]
+            data = [groups["genuine"] or [np.nan], groups["forged"] or [np.nan]]
+            ax.boxplot(data, tick_labels=[f"genuine\n({len(groups['genuine'])})", f"forged\n({len(groups['forged'])})"],
+                       showfliers=False)
+            ax.set_title(f"{track}: forged / genuine {ratios[source][track]:.2f}", fontsize=9)
+            ax.set_ylabel("mean adjacent-frame MSE", fontsize=8)
     _savefig(fig, path)
     plt.close(fig)
+
+
+def deviation_section(cache, manifest, model, stats, path, limit: int = 0) -> str:
+    """The report's "Temporal deviation" section: the figure at ``path`` and the ratios as text."""
+    deviation = temporal_deviation(cache, manifest, stats, model=model, split="test", limit=limit)
+    plot_deviation(deviation, path)
+    ratios = deviation_ratios(deviation)
+    lines = ["## Temporal deviation (cf. Fig. 3)", "", f"![temporal deviation](figures/{Path(path).name})", "",
+             "Per test video, the temporal deviation d of Eq. 11-12: the MSE of adjacent frames' features, "
+             "averaged over the T-1 pairs (a sum would grow with the video's length). A track counts as forged "
+             "when that track was edited (multimodal: any forgery, Eq. 14). Median forged / median genuine:", "",
+             "| features | " + " | ".join(DEVIATION_TRACKS) + " |", "|---|" + "---|" * len(DEVIATION_TRACKS)]
+    for source, by_track in ratios.items():
+        cells = [f"{by_track[m]:.2f} ({len(deviation[source][m]['forged'])} / "
+                 f"{len(deviation[source][m]['genuine'])})" for m in DEVIATION_TRACKS]
+        lines.append(f"| {DEVIATION_SOURCES.get(source, source)} | " + " | ".join(cells) + " |")
+    lines += ["", "(counts: forged / genuine videos). The paper measures forged > genuine (ratio > 1) on all "
+              "three tracks; the deviation perceiving loss relies on it.", ""]
+    return "\n".join(lines)
 
 
 def plot_tsne(outputs: dict, manifest, limit: int, path, seed: int = 0) -> str:
@@ -213,7 +306,8 @@ def _failures_section(summary: dict, issues: dict) -> str:
 
 def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     from extractors.cache import FeatureCache
-    from model.predict import read_outputs
+    from model.data import feature_stats
+    from model.predict import load_model, read_outputs
     from wmmt.manifest import load_manifest
 
     ds_dir = results / dataset
@@ -262,9 +356,11 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     parts.append(f"![FAS timelines](figures/fas_timelines.png)\n\nVideos: {', '.join(f'`{v}`' for v in chosen)}.")
     parts.append("")
     cache = FeatureCache(ds_dir / "features")
-    plot_deviation(temporal_deviation(cache, manifest, report_cfg.get("tsne_videos", 200)),
-                   fig_dir / "temporal_deviation.png")
-    parts.append("## Temporal deviation (cf. Fig. 3)\n\n![temporal deviation](figures/temporal_deviation.png)\n")
+    # Train-split statistics, the ones the model's input_norm applies (never a video's own).
+    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
+    parts.append(deviation_section(cache, manifest, load_model(ds_dir / "runs/full/model.pt")[0],
+                                   feature_stats(cache, train_ids), fig_dir / "temporal_deviation.png",
+                                   report_cfg.get("tsne_videos", 200)))
     tsne_note = plot_tsne(outputs, manifest, report_cfg.get("tsne_videos", 200), fig_dir / "tsne.png")
     if not (fig_dir / "tsne.png").exists():  # keep the declared output even when t-SNE cannot run
         plt = _plt()
