@@ -346,15 +346,27 @@ class FeatureCache:
 # ---------------------------------------------------------------- summary CLI
 
 # Settings that change the features; the others (device, workers, batch sizes) only change speed.
-_FEATURE_SETTINGS = ("fps", "crop_size", "resize_short", "wav2vec2_layer", "bf16")
+_FEATURE_SETTINGS = ("fps", "crop_size", "resize_short", "resize", "wav2vec2_layer", "bf16")
+
+
+def feature_settings(settings: dict) -> dict:
+    """The settings of a shard's meta.json (or an ``asdict`` of ExtractorSettings) that change the features.
+
+    Shards written before ``resize`` existed were all resized inside the decoder: a missing
+    ``resize`` reads as ``"decoder"``, so they match a ``resize: decoder`` run and never a
+    ``reference`` one.
+    """
+    values = {k: settings.get(k) for k in _FEATURE_SETTINGS}
+    if "resize" not in settings:
+        values["resize"] = "decoder"
+    return values
 
 
 def _identity_key(meta: dict) -> dict:
-    settings = meta.get("settings", {})
     return {
         "visual": [meta.get("visual", {}).get(k) for k in ("name", "sha256")],
         "audio": [meta.get("audio", {}).get(k) for k in ("name", "sha256", "layer")],
-        "settings": {k: settings.get(k) for k in _FEATURE_SETTINGS},
+        "settings": feature_settings(meta.get("settings", {})),
         "cache_dtype": meta.get("cache_dtype"),
     }
 

@@ -5,8 +5,22 @@ Per video (``decode_video``):
 * The container is probed with PyAV first (no decoding): a file that is empty, not a
   media file, truncated past its index, without a video stream or without an audio
   track is refused with ``DecodeError(path, reason)`` before decord ever sees it.
-* Frames come from decord at the native rate, resized *in the decoder* so that the
-  short side is ``resize_short`` (aspect kept), then centre-cropped to ``crop_size``.
+* Frames come from decord at the native rate and are resized so that the short side is
+  ``resize_short`` (aspect kept), then centre-cropped to ``crop_size``. How they are
+  resized is ``resize``:
+
+  - ``reference`` (default): decoded at full size, then a bilinear resize of each decoded
+    frame exactly as mmaction2's TSN test pipeline does it (``Resize(scale=(-1, S))``:
+    ``mmcv.rescale_size`` for the size, ``mmcv.imresize``, i.e. OpenCV's INTER_LINEAR, for
+    the pixels), then its ``CenterCrop``: the pixels of mmaction2's own pipeline, bit for
+    bit (tests/test_mmaction2_golden.py);
+  - ``decoder`` (opt-in, faster): FFmpeg's scaler resizes inside the decoder. Other pixels
+    (1.4 to 3.4 grey levels apart on average, docs/decisions/extraction.md), so other features.
+
+  Frame sizes decord 0.6 cannot return (some narrow widths, such as 48 pixels) are decoded
+  by PyAV in ``reference`` mode (the same FFmpeg conversion, the same pixels) and decoded
+  larger then resized by torch in ``decoder`` mode.
+
   They stay uint8 (T, crop, crop, 3): normalisation happens later, in the batch, on the
   device (``visual.normalize_frames``), never per pixel in Python.
 * A video whose native rate differs from the configured ``fps`` is resampled onto the
@@ -36,6 +50,10 @@ import numpy as np
 import torch
 
 AUDIO_SAMPLE_RATE = 16000
+# How frames are resized: as mmaction2's test pipeline does (the default), or inside the decoder (faster).
+RESIZE_MODES = ("reference", "decoder")
+# Full-size frames decoded at a time in ``reference`` mode: bounds memory for long, large videos.
+REFERENCE_CHUNK_FRAMES = 32
 # wav2vec 2.0's CNN needs 400 samples (25 ms) for one output frame; shorter audio has no features.
 MIN_AUDIO_SAMPLES = 400
 
@@ -52,14 +70,17 @@ class DecodeError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class DecodeSettings:
-    """How frames are sampled and cropped. ``resize_short=None`` keeps the 256/224 ratio."""
+    """How frames are sampled, resized and cropped. ``resize_short=None`` keeps the 256/224 ratio."""
 
     fps: float = 25.0
     crop_size: int = 224
     resize_short: int | None = None
+    resize: str = "reference"  # RESIZE_MODES: mmaction2's resize of the decoded frame, or the decoder's
     decoder_threads: int = 0  # decord threads per video; 0 lets decord choose
 
     def __post_init__(self):
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
         if self.crop_size <= 0:
@@ -159,6 +180,57 @@ def _resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return max(short_side, round(width * short_side / height)), short_side
 
 
+def reference_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) that mmaction2's ``Resize(scale=(-1, short_side))`` gives (``mmcv.rescale_size``)."""
+    scale = min(np.inf / max(width, height), short_side / min(width, height))
+    return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
+
+
+def reference_resize_crop(frames: np.ndarray, size: tuple[int, int], crop: int) -> np.ndarray:
+    """mmaction2's ``Resize`` then ``CenterCrop`` of uint8 (N, H, W, 3) frames -> (N, crop, crop, 3).
+
+    ``size`` is (width, height) from ``reference_size``. ``mmcv.imresize`` with its default
+    cv2 backend is ``cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)``; calling OpenCV
+    directly keeps mmcv out of the decoding workers and gives the same pixels.
+    """
+    import cv2
+
+    width, height = size
+    if width < crop or height < crop:
+        raise ValueError(f"resized frame {width}x{height} is smaller than the crop {crop}")
+    top, left = (height - crop) // 2, (width - crop) // 2  # as mmaction2's CenterCrop
+    out = np.empty((frames.shape[0], crop, crop, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        if (frame.shape[1], frame.shape[0]) != (width, height):
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[i] = frame[top : top + crop, left : left + crop]
+    return out
+
+
+def _pyav_chunks(path: Path, indices: np.ndarray, chunk: int) -> Iterator[np.ndarray]:
+    """Frames ``indices`` (sorted, presentation order) of the first video stream in one decoding pass,
+    full size, RGB uint8, ``chunk`` frames at a time: (n, H, W, 3) arrays."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    last = int(indices[-1])
+    got, pending = 0, []
+    with av.open(str(path)) as container:
+        for number, frame in enumerate(container.decode(video=0)):
+            if number in wanted:
+                pending.append(frame.to_ndarray(format="rgb24"))  # (H, W, 3)
+                got += 1
+                if len(pending) == chunk:
+                    yield np.stack(pending)
+                    pending = []
+            if number >= last:
+                break
+    if got != len(wanted):
+        raise DecodeError(path, f"PyAV returned {got} of the {len(wanted)} frames asked for (truncated file?)")
+    if pending:
+        yield np.stack(pending)
+
+
 def resample_indices(source_times: np.ndarray, native_fps: float, fps: float) -> np.ndarray:
     """Source frame index shown at each row of the ``fps`` grid (nearest frame centre).
 
@@ -189,24 +261,38 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
     path = Path(path)
     video_id = video_id if video_id is not None else path.name
     probe = _probe(path)
-    width, height = _resized_size(probe.width, probe.height, settings.short_side)
+    crop = settings.crop_size
+    resize_after = None
     try:
-        reader = decord.VideoReader(
-            str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=settings.decoder_threads
-        )
-        try:
-            reader.get_batch([0])
-        except decord.DECORDError as exc:
-            if "exactly match" not in str(exc):
-                raise
-            # decord 0.6 mis-sizes some very narrow frames (widths such as 48 or 72 pixels):
-            # decode those larger and resize after, in the batch.
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width * 4, height=height * 4,
-                                        num_threads=settings.decoder_threads)
-            resize_after = (height, width)
+        pyav_frames = False
+        if settings.resize == "reference":
+            # Full-size frames; resized after decoding, as mmaction2's pipeline does.
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=settings.decoder_threads)
+            try:
+                reader.get_batch([0])
+            except decord.DECORDError as exc:
+                if "exactly match" not in str(exc):
+                    raise
+                # decord 0.6 cannot return some narrow frame sizes (widths such as 48 pixels) at all:
+                # PyAV decodes those frames (the same FFmpeg conversion, the same pixels).
+                pyav_frames = True
+            reader.seek(0)
         else:
-            resize_after = None
-        reader.seek(0)
+            width, height = _resized_size(probe.width, probe.height, settings.short_side)
+            reader = decord.VideoReader(
+                str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=settings.decoder_threads
+            )
+            try:
+                reader.get_batch([0])
+            except decord.DECORDError as exc:
+                if "exactly match" not in str(exc):
+                    raise
+                # decord 0.6 mis-sizes some very narrow frames (widths such as 48 or 72 pixels):
+                # decode those larger and resize after, in the batch.
+                reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width * 4, height=height * 4,
+                                            num_threads=settings.decoder_threads)
+                resize_after = (height, width)
+            reader.seek(0)
         num_source = len(reader)
         if num_source == 0:
             raise DecodeError(path, "video stream has zero frames")
@@ -221,7 +307,17 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
         else:
             indices = resample_indices(source_times, native_fps, settings.fps)
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3) uint8
+        if settings.resize == "reference":
+            size = reference_size(probe.width, probe.height, settings.short_side)
+            if pyav_frames:
+                full_chunks = _pyav_chunks(path, unique, REFERENCE_CHUNK_FRAMES)
+            else:
+                full_chunks = (reader.get_batch(unique[k : k + REFERENCE_CHUNK_FRAMES].tolist()).asnumpy()
+                               for k in range(0, len(unique), REFERENCE_CHUNK_FRAMES))
+            chunks = [reference_resize_crop(full, size, crop) for full in full_chunks]  # (n, crop, crop, 3) each
+            frames = np.concatenate(chunks)  # (U, crop, crop, 3) uint8
+        else:
+            frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3) uint8
         del reader
     except DecodeError:
         raise
@@ -235,10 +331,10 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
             antialias=True, align_corners=False,
         )  # (U, 3, H, W)
         frames = resized.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    crop = settings.crop_size
-    top = (frames.shape[1] - crop) // 2
-    left = (frames.shape[2] - crop) // 2
-    frames = frames[:, top : top + crop, left : left + crop]
+    if settings.resize == "decoder":
+        top = (frames.shape[1] - crop) // 2
+        left = (frames.shape[2] - crop) // 2
+        frames = frames[:, top : top + crop, left : left + crop]
     if inverse.shape[0] != unique.shape[0] or not np.array_equal(inverse, np.arange(len(unique))):
         frames = frames[inverse]
     frames = np.ascontiguousarray(frames)  # (T, crop, crop, 3)
@@ -288,6 +384,9 @@ class VideoDecodeDataset(torch.utils.data.Dataset):
 def _worker_init(_worker_id: int) -> None:
     # Workers decode; one intra-op thread each keeps W workers on W cores without oversubscription.
     torch.set_num_threads(1)
+    import cv2
+
+    cv2.setNumThreads(1)  # the reference resize, likewise
 
 
 def _first(batch):

@@ -10,7 +10,7 @@ done. ``extract_video(path, settings)`` is the one-video form used by prediction
 CLI (one video)::
 
     python -m extractors.extract --video V.mp4 --out F.npz [--tsn-checkpoint C.pth]
-        [--wav2vec2 DIR] [--device cpu|cuda]
+        [--wav2vec2 DIR] [--device cpu|cuda] [--resize reference|decoder]
 
 writes ``visual`` (T, 2048), ``audio`` (T, Da) and ``timestamps`` (T,) atomically; a
 file it cannot decode ends it with exit code 2 and one line naming the file and reason.
@@ -31,10 +31,22 @@ import torch
 
 from extractors.audio import WINDOW_CONTEXT_SECONDS
 from extractors.cache import VideoFeatures
-from extractors.decode import DecodedVideo, DecodeError, DecodeFailure, DecodeSettings, decode_loader, decode_video
+from extractors.decode import (
+    RESIZE_MODES,
+    DecodedVideo,
+    DecodeError,
+    DecodeFailure,
+    DecodeSettings,
+    decode_loader,
+    decode_video,
+)
 from extractors.pooling import audio_frame_times, pool_audio_to_visual
 
 log = logging.getLogger(__name__)
+
+
+# Settings every recorded ExtractorSettings has had and no config's extraction section has.
+_RECORD_ONLY_KEYS = frozenset({"channels_last", "prefetch", "random_wav2vec2_size"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +66,7 @@ class ExtractorSettings:
     fps: float = 25.0
     crop_size: int = 224
     resize_short: int | None = None
+    resize: str = "reference"  # decode.RESIZE_MODES: "decoder" is the faster resize inside the decoder
     batch_frames: int = 256
     audio_batch: int = 8
     audio_window_seconds: float | None = None  # None: wav2vec 2.0 sees each clip whole
@@ -71,16 +84,26 @@ class ExtractorSettings:
         """Settings from a dict (a config's ``extraction`` section, a model checkpoint's record).
 
         Keys that are not settings (e.g. the workflow's shard_size) are ignored, and logged.
+
+        A record made before ``resize`` existed (``dataclasses.asdict`` of these settings, as
+        written into a cache's meta.json and from there into model checkpoints; told from a
+        config section by keys only such records have) was made with the decoder's resize,
+        the only one then: it reads as ``resize="decoder"``, so a model trained on such
+        features is fed the same pixels.
         """
         known = set(cls.fields())
         unknown = sorted(set(values) - known)
         if unknown:
             log.debug("extraction settings: ignoring keys that are not extractor settings: %s", unknown)
-        return cls(**{k: v for k, v in values.items() if k in known})
+        chosen = {k: v for k, v in values.items() if k in known}
+        if "resize" not in chosen and _RECORD_ONLY_KEYS <= set(chosen):
+            chosen["resize"] = "decoder"
+        return cls(**chosen)
 
     @property
     def decode(self) -> DecodeSettings:
-        return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short)
+        return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short,
+                              resize=self.resize)
 
 
 def library_versions() -> dict:
@@ -280,6 +303,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--crop-size", type=int, default=224)
     parser.add_argument("--resize-short", type=int, default=None, help="short side before the crop (crop*256/224)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="reference",
+                        help="reference (default): decode full-size frames, then resize each bilinearly as "
+                             "mmaction2's test pipeline does (mmcv.imresize); decoder: resize inside the decoder "
+                             "(faster, other pixels and features; docs/decisions/extraction.md)")
     parser.add_argument("--batch-frames", type=int, default=256, help="TSN batch, frames taken across videos")
     parser.add_argument("--audio-batch", type=int, default=8)
     parser.add_argument("--audio-window-seconds", type=float, default=None,
@@ -296,7 +323,7 @@ def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorS
         wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
         wav2vec2_normalize={"auto": None, "yes": True, "no": False}[args.wav2vec2_normalize],
         device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
-        crop_size=args.crop_size, resize_short=args.resize_short, batch_frames=args.batch_frames,
+        crop_size=args.crop_size, resize_short=args.resize_short, resize=args.resize, batch_frames=args.batch_frames,
         audio_batch=args.audio_batch, audio_window_seconds=args.audio_window_seconds,
         audio_context_seconds=args.audio_context_seconds, workers=workers, seed=args.seed,
     )

@@ -3,25 +3,34 @@
     python -m extractors.shard --manifest M.jsonl --shard K --shard-size S --out DIR/shard-0000K
         [--tsn-checkpoint C] [--tsn-config CFG] [--wav2vec2 DIR_OR_FILE] [--device cpu|cuda]
         [--fp16] [--bf16] [--batch-frames N] [--workers W] [--strict] [--crop-size 224] [--fps 25]
-        [--trust-checkpoint]
+        [--resize reference|decoder] [--resize-short 256] [--trust-checkpoint]
 
 Shard K holds rows K*S .. (K+1)*S - 1 of the manifest sorted by video_id. A finished
-shard (one that opens and matches its index) is left alone; an unfinished or broken one
-is redone; a killed run leaves only a hidden temporary folder, which the next run of the
-shard removes. A full disk or an unwritable folder is a one-line error (exit 1) and leaves
-nothing behind. An undecodable video goes into failures.json with its reason and the shard
-goes on; with --strict the first one stops the run (exit 2) naming the file and reason.
+shard (one that opens and matches its index) made with the same feature settings (fps,
+crop, resize mode and size, wav2vec 2.0 layer, bf16) is left alone; an unfinished or
+broken one, or one made with other settings, is redone; a killed run leaves only a hidden
+temporary folder, which the next run of the shard removes. A full disk or an unwritable
+folder is a one-line error (exit 1) and leaves nothing behind. An undecodable video goes
+into failures.json with its reason and the shard goes on; with --strict the first one
+stops the run (exit 2) naming the file and reason.
 ``num_shards(manifest, shard_size)`` is importable without torch for the workflow.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 from pathlib import Path
 
-from extractors.cache import check_shard, num_shards, shard_rows  # noqa: F401  (num_shards is re-exported)
+from extractors.cache import (  # noqa: F401  (num_shards is re-exported)
+    check_shard,
+    feature_settings,
+    num_shards,
+    shard_rows,
+)
 
 log = logging.getLogger("extractors.shard")
 
@@ -55,9 +64,14 @@ def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bo
     if not force:
         problem = check_shard(out)
         if problem is None:
-            log.info("%s: already complete, skipped", out)
-            return out
-        if out.exists():
+            made = feature_settings(json.loads((out / "meta.json").read_text(encoding="utf-8")).get("settings", {}))
+            wanted = feature_settings(dataclasses.asdict(settings))
+            if made == wanted:
+                log.info("%s: already complete, skipped", out)
+                return out
+            changed = {k: (made[k], wanted[k]) for k in made if made[k] != wanted[k]}
+            log.warning("%s: made with other feature settings (was, now: %s): redoing it", out, changed)
+        elif out.exists():
             log.warning("%s: incomplete shard (%s): redoing it", out, problem)
     remove_stale_parts(out)
     rows = shard_rows(manifest, shard, shard_size)

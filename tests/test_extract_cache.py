@@ -158,3 +158,19 @@ def test_summary_refuses_mixed_extractors_and_incomplete_shards(tmp_path, videos
     (tmp_path / shard_name(1) / "visual.npy").unlink()
     assert main(["--summary", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
     assert "incomplete" in capsys.readouterr().err
+
+
+def test_summary_tells_the_resize_modes_apart(tmp_path, videos, capsys):
+    from extractors.cache import feature_settings, main
+
+    legacy = _meta("aa")  # written before `resize` existed: every such shard was resized in the decoder
+    assert feature_settings(legacy["settings"])["resize"] == "decoder"
+    decoder = dict(_meta("aa"), settings=dict(legacy["settings"], resize="decoder"))
+    reference = dict(_meta("aa"), settings=dict(legacy["settings"], resize="reference"))
+    write_shard(tmp_path / "a" / shard_name(0), videos[:2], meta=legacy)
+    write_shard(tmp_path / "a" / shard_name(1), videos[2:], meta=decoder)
+    assert main(["--summary", str(tmp_path / "a"), "--out", str(tmp_path / "a.json")]) == 0
+    write_shard(tmp_path / "b" / shard_name(0), videos[:2], meta=legacy)
+    write_shard(tmp_path / "b" / shard_name(1), videos[2:], meta=reference)
+    assert main(["--summary", str(tmp_path / "b"), "--out", str(tmp_path / "b.json")]) == 1
+    assert "another extractor" in capsys.readouterr().err

@@ -65,6 +65,22 @@ def test_shard_records_failures_and_goes_on(setup, caplog):
     (out / "index.json").unlink()
     assert shard.main(argv + setup["models"]) == 0
     assert is_complete_shard(out) and (out / "visual.npy").stat().st_mtime_ns != stamp
+    assert meta["settings"]["resize"] == "reference"  # the default: mmaction2's pixels
+
+
+def test_shard_made_with_the_other_resize_is_redone(setup):
+    argv = ["--manifest", str(setup["manifest"]), "--shard", "0", "--shard-size", "2",
+            "--out", str(setup["root"] / "resize" / "shard-00000")]
+    out = Path(argv[-1])
+    assert shard.main(argv + setup["models"] + ["--resize", "decoder"]) == 0
+    assert json.loads((out / "meta.json").read_text())["settings"]["resize"] == "decoder"
+    decoder = FeatureCache(out.parent).get("v0.mp4").visual
+    stamp = (out / "visual.npy").stat().st_mtime_ns
+    assert shard.main(argv + setup["models"] + ["--resize", "decoder"]) == 0  # same settings: left alone
+    assert (out / "visual.npy").stat().st_mtime_ns == stamp
+    assert shard.main(argv + setup["models"]) == 0  # the reference resize: never reuses decoder features
+    assert json.loads((out / "meta.json").read_text())["settings"]["resize"] == "reference"
+    assert not np.allclose(FeatureCache(out.parent).get("v0.mp4").visual, decoder, atol=1e-4)
 
 
 def test_strict_stops_at_the_bad_file(setup, capsys):

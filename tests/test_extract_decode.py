@@ -12,6 +12,7 @@ from extractors.decode import (
     DecodeSettings,
     decode_loader,
     decode_video,
+    reference_size,
     resample_indices,
 )
 from tests.test_extract_fixtures import make_bad_files, make_clip
@@ -117,3 +118,26 @@ def test_audio_shorter_than_one_wav2vec2_frame(tmp_path):
     clip = make_clip(tmp_path / "blip.mkv", seconds=0.02, fps=100, click_at=0.0, audio_codec="pcm_s16le")
     with pytest.raises(DecodeError, match="audio track too short"):
         decode_video(clip, SETTINGS)
+
+
+def test_reference_size_is_mmcvs_and_modes_are_checked():
+    from mmcv import rescale_size
+
+    for width, height, short in ((224, 224, 256), (1920, 1080, 256), (86, 54, 41), (48, 64, 37), (853, 480, 256)):
+        assert reference_size(width, height, short) == rescale_size((width, height), (np.inf, short))
+    with pytest.raises(ValueError, match="resize must be one of"):
+        DecodeSettings(resize="bicubic")
+
+
+def test_settings_recorded_before_resize_existed_read_as_decoder():
+    import dataclasses
+
+    from extractors.extract import ExtractorSettings
+
+    record = dataclasses.asdict(ExtractorSettings(crop_size=64))
+    assert ExtractorSettings.from_dict(record).resize == "reference"
+    del record["resize"]  # a cache's meta.json / a model checkpoint from before the option
+    assert ExtractorSettings.from_dict(record).resize == "decoder"
+    del record["wav2vec2_normalize"]  # older still (a later setting missing too)
+    assert ExtractorSettings.from_dict(record).resize == "decoder"
+    assert ExtractorSettings.from_dict({"crop_size": 64}).resize == "reference"  # a config section: the default

@@ -67,11 +67,14 @@ def extractor_args():
     args = [
         f"--fps {EXTRACTION['fps']}",
         f"--crop-size {EXTRACTION['crop_size']}",
+        f"--resize {EXTRACTION['resize']}",
         f"--device {config['device']}",
         f"--workers {EXTRACTION['workers']}",
         f"--batch-frames {EXTRACTION['batch_frames']}",
         f"--wav2vec2-layer {EXTRACTION['wav2vec2_layer']}",
     ]
+    if EXTRACTION.get("resize_short") is not None:  # null: crop_size * 256 / 224
+        args.append(f"--resize-short {EXTRACTION['resize_short']}")
     if EXTRACTION.get("tsn_checkpoint"):
         args.append(f"--tsn-checkpoint {EXTRACTION['tsn_checkpoint']}")
     if EXTRACTION.get("tsn_config"):
