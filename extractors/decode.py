@@ -186,6 +186,20 @@ def reference_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return int(width * float(scale) + 0.5), int(height * float(scale) + 0.5)
 
 
+def _opencv_single_thread() -> None:
+    """One OpenCV thread, set in the process that will fork the decode workers, before it forks.
+
+    OpenCV's thread pool does not survive fork(): a worker forked after the parent used it
+    hangs as soon as it touches the pool (cv2.setNumThreads included). With one thread set
+    in the parent the workers inherit it and never touch the pool; parallelism comes from
+    the worker processes.
+    """
+    import cv2
+
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
 def reference_resize_crop(frames: np.ndarray, size: tuple[int, int], crop: int) -> np.ndarray:
     """mmaction2's ``Resize`` then ``CenterCrop`` of uint8 (N, H, W, 3) frames -> (N, crop, crop, 3).
 
@@ -195,6 +209,7 @@ def reference_resize_crop(frames: np.ndarray, size: tuple[int, int], crop: int) 
     """
     import cv2
 
+    _opencv_single_thread()
     width, height = size
     if width < crop or height < crop:
         raise ValueError(f"resized frame {width}x{height} is smaller than the crop {crop}")
@@ -384,9 +399,6 @@ class VideoDecodeDataset(torch.utils.data.Dataset):
 def _worker_init(_worker_id: int) -> None:
     # Workers decode; one intra-op thread each keeps W workers on W cores without oversubscription.
     torch.set_num_threads(1)
-    import cv2
-
-    cv2.setNumThreads(1)  # the reference resize, likewise
 
 
 def _first(batch):
@@ -404,6 +416,8 @@ def decode_loader(
 
     At most ``workers * prefetch`` decoded videos wait in host memory.
     """
+    if workers > 0 and settings.resize == "reference":
+        _opencv_single_thread()  # here, in the parent, before the workers fork
     if workers > 0 and settings.decoder_threads == 0:
         # Parallelism comes from the processes; decord's own threads would oversubscribe.
         settings = dataclasses.replace(settings, decoder_threads=1)

@@ -141,3 +141,19 @@ def test_settings_recorded_before_resize_existed_read_as_decoder():
     del record["wav2vec2_normalize"]  # older still (a later setting missing too)
     assert ExtractorSettings.from_dict(record).resize == "decoder"
     assert ExtractorSettings.from_dict({"crop_size": 64}).resize == "reference"  # a config section: the default
+
+
+def test_loader_workers_survive_opencv_threads_used_by_the_parent(clips):
+    # OpenCV's thread pool does not survive fork(): workers forked after the parent used it once hung.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import cv2, numpy as np\n"
+        "from extractors.decode import DecodeSettings, decode_loader\n"
+        "cv2.setNumThreads(2); cv2.resize(np.zeros((720, 1280, 3), np.uint8), (455, 256))\n"
+        f"out = list(decode_loader([('a', {str(clips['25'])!r})], DecodeSettings(crop_size=32), workers=1))\n"
+        "assert out[0].frames.shape == (25, 32, 32, 3)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
