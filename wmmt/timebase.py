@@ -39,8 +39,8 @@ def run_to_segment(start_index: int, end_index: int, fps: float) -> tuple[float,
 def segment_to_mask(segments, num_frames: int, fps: float) -> np.ndarray:
     """Boolean (num_frames,) mask of the rows that overlap any ``[start_s, end_s]`` segment.
 
-    Used by evaluation figures and the synthetic data checks only: training never
-    sees segments (weak supervision).
+    Used by evaluation figures, the synthetic data checks, the feature probe and the fully
+    supervised reference (model.supervised) only: WMMT's training never sees segments.
     """
     mask = np.zeros(num_frames, dtype=bool)
     for start_s, end_s in segments:
