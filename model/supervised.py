@@ -34,12 +34,9 @@ Outputs in RUN_DIR: best.pt, last.pt, train_log.csv, curves.png, model_card.json
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 import hashlib
 import json
 import logging
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -65,6 +62,7 @@ from model.data import (
     worker_init_fn,
 )
 from model.losses import wmmt_loss
+from model.train import autocast, better, optimiser_step, step_seed, write_log
 from model.wmmt import WMMT, WMMTOutput, frame_fake_probs
 from wmmt.io import atomic_path, output_error, write_json
 from wmmt.timebase import segment_to_mask
@@ -201,7 +199,7 @@ def frame_metrics(model: WMMT, loader, device: torch.device, bf16: bool = False)
     losses, scores, forged, n = [], [], [], 0
     for batch in loader:
         mask = batch["mask"].to(device)
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             out = model(batch["visual"].to(device), batch["audio"].to(device), mask)
         _, parts = supervised_loss(out, batch["frame_targets"], batch["labels"], model.cfg)
         losses.append(parts["loss"] * len(batch["labels"]))
@@ -216,31 +214,10 @@ def frame_metrics(model: WMMT, loader, device: torch.device, bf16: bool = False)
             "dev_frame_auc": _frame_auc(np.concatenate(scores), np.concatenate(forged))}
 
 
-def _autocast(device: torch.device, bf16: bool):
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _better(metric: str, value, best) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return best is None or (value < best if metric == "dev_frame_loss" else value > best)
-
-
 def _segments_digest(segments: dict, video_ids) -> str:
     """SHA-256 of the train videos' segments: part of the reference's data identity."""
     rows = [[v, segments[v][0], segments[v][1]] for v in sorted(video_ids)]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-
-
-def _write_log(out_dir: Path, rows: list[dict]) -> None:
-    with atomic_path(out_dir / "train_log.csv") as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
 
 
 def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
@@ -340,10 +317,10 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
             log_rows.append({"step": step, "epoch": step / spe, **metrics})
         value = metrics.get(select)
         # Without dev videos (or with an undefined metric) the latest weights are the best known.
-        improved = _better(select, value, best_metric) or best_step is None
+        improved = better(select, value, best_metric) or best_step is None
         if improved:
             best_metric, best_step = value, step
-        _write_log(out_dir, log_rows)
+        write_log(out_dir, log_rows, LOG_FIELDS)
         _plot_curves(out_dir, log_rows, select)
         ckpt = payload()
         if improved:
@@ -360,20 +337,14 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
                                    shuffle=True, num_workers=train_cfg.num_workers, pin_memory=dev.type == "cuda")
         for batch in loader:
             # Dropout masks of a step depend on (seed, step) only, as in model.train.
-            torch.manual_seed(int(np.random.SeedSequence([train_cfg.seed, 0, step]).generate_state(1)[0]))
+            torch.manual_seed(step_seed(train_cfg.seed, 0, step))
             visual = batch["visual"].to(dev, non_blocking=True)  # (B, T, Dv)
             audio = batch["audio"].to(dev, non_blocking=True)  # (B, T, Da)
             mask = batch["mask"].to(dev, non_blocking=True)  # (B, T)
-            with _autocast(dev, train_cfg.bf16):
+            with autocast(dev, train_cfg.bf16):
                 out = model(visual, audio, mask)
             loss, parts = supervised_loss(out, batch["frame_targets"], batch["labels"], model_cfg)
-            if not math.isfinite(parts["loss"]):
-                raise FloatingPointError(f"step {step}: loss is {parts['loss']} (videos {batch['video_ids']})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
+            optimiser_step(model, optimizer, loss, parts, train_cfg.grad_clip, step, batch["video_ids"])
             step += 1
             for name, value in parts.items():
                 window.setdefault(name, []).append(value)

@@ -85,7 +85,7 @@ def load_run_config(path, variant: str | None) -> tuple[WMMTConfig, TrainConfig]
 
 # --------------------------------------------------------------------------- helpers
 
-def _step_seed(seed: int, rank: int, step: int) -> int:
+def step_seed(seed: int, rank: int, step: int) -> int:
     # Dropout masks of step `step` on rank `rank` depend on nothing else, so resuming and
     # sharding reproduce them without replaying the RNG.
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
@@ -162,7 +162,8 @@ def _auc(scores: np.ndarray, targets: np.ndarray) -> float:
     return float((rank_of[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def _autocast(device: torch.device, bf16: bool):
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on CUDA when asked; float32 (no autocast) on CPU."""
     if device.type == "cuda" and bf16:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -194,7 +195,7 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
         audio = batch["audio"].to(device, non_blocking=True)
         mask = batch["mask"].to(device, non_blocking=True)
         labels = batch["labels"].to(device)
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             out = model(visual, audio, mask)
         loss, _ = wmmt_loss(out, labels, cfg)
         losses.append(float(loss) * len(labels))
@@ -229,21 +230,35 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
     return metrics
 
 
-def _better(metric: str, value: float | None, best: float | None) -> bool:
+def better(metric: str, value: float | None, best: float | None) -> bool:
+    """Whether ``value`` of a dev metric beats ``best``: lower for losses (``*_loss``), higher otherwise."""
     if value is None or math.isnan(value):
         return False
     if best is None:
         return True
-    return value < best if metric == "dev_loss" else value > best
+    return value < best if metric.endswith("_loss") else value > best
 
 
-def _write_log(out_dir: Path, rows: list[dict]) -> None:
+def optimiser_step(model, optimizer, loss: torch.Tensor, parts: dict, grad_clip: float | None, step: int,
+                   video_ids) -> None:
+    """One update: a non-finite loss is an error naming the batch's videos, then backward, clip, step."""
+    if not math.isfinite(parts["loss"]):
+        raise FloatingPointError(f"step {step}: loss is {parts['loss']} (videos {video_ids})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
+def write_log(out_dir: Path, rows: list[dict], fields=LOG_FIELDS) -> None:
+    """train_log.csv of a run folder, written atomically; a row's missing fields are empty."""
     with atomic_path(out_dir / "train_log.csv") as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
+                writer.writerow({k: row.get(k, "") for k in fields})
 
 
 def _read_log(out_dir: Path, upto_step: int) -> list[dict]:
@@ -407,13 +422,13 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
                 log_rows.append({"step": step, "epoch": step / spe, **metrics})
             value = metrics.get(train_cfg.select_metric)
             # Without dev videos the latest weights are the best we know of.
-            improved = _better(train_cfg.select_metric, value, best_metric) or (not metrics)
+            improved = better(train_cfg.select_metric, value, best_metric) or (not metrics)
             if improved:
                 best_metric, best_step = value, step
             # last.pt goes last: it commits the interval. Killed before it, the resumed run redoes the
             # interval and rewrites the rest (log rows past its checkpoint are dropped on reading);
             # killed after it, nothing of the interval is missing.
-            _write_log(out_dir, log_rows)
+            write_log(out_dir, log_rows)
             _plot_curves(out_dir, log_rows, train_cfg.select_metric)
             payload = checkpoint_payload()
             if improved:
@@ -449,21 +464,15 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
                              rank=rank, world=world, start_batch=within, num_workers=train_cfg.num_workers,
                              pin_memory=dev.type == "cuda")
         for batch in loader:
-            torch.manual_seed(_step_seed(train_cfg.seed, rank, step))
+            torch.manual_seed(step_seed(train_cfg.seed, rank, step))
             visual = batch["visual"].to(dev, non_blocking=True)  # (B, T, Dv)
             audio = batch["audio"].to(dev, non_blocking=True)  # (B, T, Da)
             mask = batch["mask"].to(dev, non_blocking=True)  # (B, T)
             labels = batch["labels"].to(dev, non_blocking=True)  # (B,)
-            with _autocast(dev, train_cfg.bf16):
+            with autocast(dev, train_cfg.bf16):
                 out = net(visual, audio, mask)
             loss, parts = wmmt_loss(out, labels, model_cfg)
-            if not math.isfinite(parts["loss"]):
-                raise FloatingPointError(f"step {step}: loss is {parts['loss']} (videos {batch['video_ids']})")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train_cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            optimizer.step()
+            optimiser_step(model, optimizer, loss, parts, train_cfg.grad_clip, step, batch["video_ids"])
             step += 1
             for name, value in parts.items():
                 window.setdefault(name, []).append(value)
