@@ -43,25 +43,18 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.classification import NUM_CLASSES, classification_metrics
-from evaluation.metrics import (
-    DEFAULT_AP_IOU,
-    DEFAULT_AR_IOU,
-    DEFAULT_AR_N,
-    EvaluationError,
-    LocalizationSet,
-    localization_metrics,
-)
+from wmmt.classification import classification_metrics
 from wmmt.io import OutputError, write_json
+from wmmt.metrics import EvaluationError, LocalizationSet, localization_metrics
+from wmmt.vocab import (AR_IOUS, AUDIO_ONLY_FAKE, BOTH_FAKE, EVAL_AP_IOUS, NUM_CLASSES, PAPER_AP_IOUS, PAPER_AR_NS,
+                        VISUAL_ONLY_FAKE)
 
 log = logging.getLogger("evaluation.evaluate")
 
 FORMATS = ("lavdf", "avdeepfake1m")
 SPLITS = ("train", "dev", "test", "all")
-# The paper's "avg" mAP is the mean over these IoUs (Tables I-III).
-MAP_AVG_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # Subset name -> the forgery label kept beside the real videos (label 0).
-SUBSETS = {"visual_only": 2, "audio_only": 3, "both": 1}
+SUBSETS = {"visual_only": VISUAL_ONLY_FAKE, "audio_only": AUDIO_ONLY_FAKE, "both": BOTH_FAKE}
 CLASS_COLUMNS = ("video_id", "pred_class", "p0", "p1", "p2", "p3")
 
 
@@ -168,9 +161,9 @@ def _mean_or_none(values: Sequence[float]):
 def localization_block(data: LocalizationSet, ap_ious, ar_ns, ar_ious) -> dict:
     """The ``ap``, ``ar``, ``map_avg``, ``ar_avg`` entries for one set of videos."""
     ap, ar = localization_metrics(data, ap_ious, ar_ns, ar_ious)
-    avg_ious = [t for t in ap if any(math.isclose(t, m) for m in MAP_AVG_IOUS)]
+    avg_ious = [t for t in ap if any(math.isclose(t, m) for m in PAPER_AP_IOUS)]
     # The paper's average needs all of 0.1..0.7; with other thresholds, average what was asked.
-    map_keys = avg_ious if len(avg_ious) == len(MAP_AVG_IOUS) else list(ap)
+    map_keys = avg_ious if len(avg_ious) == len(PAPER_AP_IOUS) else list(ap)
     return {
         "ap": {str(t): _finite_or_none(v) for t, v in ap.items()},
         "ar": {str(n): _finite_or_none(v) for n, v in ar.items()},
@@ -184,9 +177,9 @@ def localization_block(data: LocalizationSet, ap_ious, ar_ns, ar_ious) -> dict:
 def evaluate(
     predictions: dict,
     table,
-    ap_ious=DEFAULT_AP_IOU,
-    ar_ns=DEFAULT_AR_N,
-    ar_ious=DEFAULT_AR_IOU,
+    ap_ious=EVAL_AP_IOUS,
+    ar_ns=PAPER_AR_NS,
+    ar_ious=AR_IOUS,
     classes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Metrics of ``predictions`` over the videos of the manifest ``table`` (rows in order)."""
@@ -226,9 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=SPLITS, help="videos evaluated (default test)")
     parser.add_argument("--classes", default=None, help="CSV video_id, pred_class, p0..p3 (optional)")
     parser.add_argument("--out", required=True, help="metrics JSON to write")
-    parser.add_argument("--ap-iou", type=float, nargs="+", default=list(DEFAULT_AP_IOU), help="AP IoU thresholds")
-    parser.add_argument("--ar-n", type=int, nargs="+", default=list(DEFAULT_AR_N), help="AR proposals per video")
-    parser.add_argument("--ar-iou", type=float, nargs="+", default=list(DEFAULT_AR_IOU), help="AR IoU thresholds")
+    parser.add_argument("--ap-iou", type=float, nargs="+", default=list(EVAL_AP_IOUS), help="AP IoU thresholds")
+    parser.add_argument("--ar-n", type=int, nargs="+", default=list(PAPER_AR_NS), help="AR proposals per video")
+    parser.add_argument("--ar-iou", type=float, nargs="+", default=list(AR_IOUS), help="AR IoU thresholds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for flag, values in (("--ap-iou", args.ap_iou), ("--ar-iou", args.ar_iou)):

@@ -8,8 +8,6 @@ VII; see docs/decisions/evaluation-reports.md.
 
 from __future__ import annotations
 
-AP_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-AR_NS = (20, 10, 5, 2)
 
 _FULL_LAVDF = ((92.28, 86.67, 80.40, 74.74, 68.23, 60.94, 49.63), (85.56, 85.56, 85.56, 85.36))
 

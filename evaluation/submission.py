@@ -20,7 +20,7 @@ file name as the dataset's metadata or file list spells it (``wmmt.manifest.publ
   is integrated where recall rises) nor AR;
 * the classification file, header-less ``<file>;<score>`` lines (the toolkit reads it with
   ``pd.read_csv(header=None, sep=";")``), score = P(fake) = p1 + p2 + p3 of classes.csv,
-  which is 1 - p0 up to the CSV's rounding, summed exactly as evaluation.classification scores
+  which is 1 - p0 up to the CSV's rounding, summed exactly as wmmt.classification scores
   its "any" AUC, so both rank the videos identically.
 
 A video of the split missing from the predictions or from classes.csv is an error naming
@@ -38,8 +38,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evaluation.classification import ANY_FAKE, NUM_CLASSES
-from evaluation.metrics import EvaluationError, LocalizationSet
+from wmmt.classification import ANY_FAKE, NUM_CLASSES
+from wmmt.metrics import EvaluationError, LocalizationSet
 from wmmt.io import OutputError, write_json, write_text
 
 log = logging.getLogger("evaluation.submission")

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.metrics import ap_at_iou, ar_at_n
-from evaluation.paper_numbers import ABLATIONS, AP_IOUS, AR_NS, FULLY_SUPERVISED, INTRA_DATASET
+from evaluation.paper_numbers import ABLATIONS, FULLY_SUPERVISED, INTRA_DATASET
 from model.variants import PAPER_TABLES
 from wmmt.io import write_text
+from wmmt.metrics import ap_at_iou, ar_at_n
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS, PAPER_AP_IOUS, PAPER_AR_NS
 
 GROUND_TRUTH_COLUMNS = {"all": "fake_periods", "visual": "visual_fake_periods", "audio": "audio_fake_periods"}
 PREDICTION_FILES = {"expert": "predictions.json", "visual": "predictions_visual.json",
@@ -49,9 +50,9 @@ def score_row(predictions: dict, truth: dict) -> tuple[list[float], list[float]]
     if missing:
         raise ValueError(f"predictions lack {len(missing)} evaluated video(s), e.g. {missing[0]}")
     preds = {v: predictions[v] for v in truth}
-    ap = ap_at_iou(preds, truth, AP_IOUS)
-    ar = ar_at_n(preds, truth, AR_NS)
-    return [100 * ap[t] for t in AP_IOUS], [100 * ar[n] for n in AR_NS]
+    ap = ap_at_iou(preds, truth, PAPER_AP_IOUS)
+    ar = ar_at_n(preds, truth, PAPER_AR_NS)
+    return [100 * ap[t] for t in PAPER_AP_IOUS], [100 * ar[n] for n in PAPER_AR_NS]
 
 
 def _fmt(values) -> list[str]:
@@ -60,12 +61,12 @@ def _fmt(values) -> list[str]:
 
 def markdown_table(rows: list[tuple[str, str, tuple | None]]) -> str:
     """Rows of (label, source, (ap values, ar values)) -> a Markdown table in the paper's layout."""
-    head = (["", "source"] + [f"mAP@{t}" for t in AP_IOUS] + ["mAP avg"]
-            + [f"AR@{n}" for n in AR_NS] + ["AR avg"])
+    head = (["", "source"] + [f"mAP@{t}" for t in PAPER_AP_IOUS] + ["mAP avg"]
+            + [f"AR@{n}" for n in PAPER_AR_NS] + ["AR avg"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, source, values in rows:
         if values is None:
-            cells = ["n/a"] * (len(AP_IOUS) + len(AR_NS) + 2)
+            cells = ["n/a"] * (len(PAPER_AP_IOUS) + len(PAPER_AR_NS) + 2)
         else:
             ap, ar = values
             cells = _fmt([*ap, float(np.mean(ap))]) + _fmt([*ar, float(np.mean(ar))])
@@ -78,8 +79,8 @@ def metrics_row(metrics: dict) -> tuple[list[float], list[float]]:
     def pct(value):  # null (no forged segment to find) stays undefined
         return float("nan") if value is None else 100 * value
 
-    ap = [pct(metrics["ap"][_key(metrics["ap"], t)]) for t in AP_IOUS]
-    ar = [pct(metrics["ar"][_key(metrics["ar"], n)]) for n in AR_NS]
+    ap = [pct(metrics["ap"][_key(metrics["ap"], t)]) for t in PAPER_AP_IOUS]
+    ar = [pct(metrics["ar"][_key(metrics["ar"], n)]) for n in PAPER_AR_NS]
     return ap, ar
 
 
@@ -115,12 +116,11 @@ def floor_predictions(classes_path, manifest, split: str = "test") -> dict[str, 
 
 def evaluation_settings(config: dict | None) -> dict:
     """The AP IoUs, AR Ns and AR IoUs the workflow's evaluate rule uses (config ``evaluation:``, else defaults)."""
-    from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_IOU, DEFAULT_AR_N
 
     ev = (config or {}).get("evaluation", {})
-    return {"ap_ious": list(dict.fromkeys(ev.get("ap_iou") or DEFAULT_AP_IOU)),
-            "ar_ns": list(dict.fromkeys(ev.get("ar_n") or DEFAULT_AR_N)),
-            "ar_ious": list(dict.fromkeys(ev.get("ar_iou") or DEFAULT_AR_IOU))}
+    return {"ap_ious": list(dict.fromkeys(ev.get("ap_iou") or EVAL_AP_IOUS)),
+            "ar_ns": list(dict.fromkeys(ev.get("ar_n") or PAPER_AR_NS)),
+            "ar_ious": list(dict.fromkeys(ev.get("ar_iou") or AR_IOUS))}
 
 
 def floor_metrics(classes_path, manifest, config: dict | None = None, split: str = "test") -> dict:

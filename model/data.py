@@ -26,8 +26,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from wmmt.vocab import SPLITS
+
 TRAINING_COLUMNS = ("video_id", "split", "label")
-SPLITS = ("train", "dev", "test")
 
 
 class DataError(ValueError):

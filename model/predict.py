@@ -41,10 +41,10 @@ from model.config import WMMTConfig
 from model.proposals import proposals_from_scores
 from model.wmmt import WMMT, WMMTOutput, frame_fake_probs, select_expert
 from wmmt.io import atomic_path, load_checkpoint, write_json
+from wmmt.vocab import CLASS_NAMES
 
 log = logging.getLogger("wmmt.predict")
 
-CLASS_NAMES = ("real", "both fake", "visual-only fake", "audio-only fake")
 HEADS = ("visual", "audio", "multimodal")
 DEFAULT_PROPOSALS = {"method": "runs", "threshold": 0.5, "nms_iou": 0.5, "max_proposals": 100}
 

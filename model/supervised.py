@@ -64,6 +64,7 @@ from model.data import (
 from model.losses import wmmt_loss
 from model.train import autocast, better, optimiser_step, step_seed, write_log
 from model.wmmt import WMMT, WMMTOutput, frame_fake_probs
+from wmmt.classification import roc_auc
 from wmmt.io import atomic_path, output_error, write_json
 from wmmt.timebase import segment_to_mask
 
@@ -182,14 +183,6 @@ def supervised_loss(outputs: WMMTOutput, targets: torch.Tensor, labels: torch.Te
 
 # --------------------------------------------------------------------------- dev metrics
 
-def _frame_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    if positive.all() or not positive.any():
-        return float("nan")
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(positive, scores))
-
-
 @torch.no_grad()
 def frame_metrics(model: WMMT, loader, device: torch.device, bf16: bool = False) -> dict[str, float]:
     """dev_frame_loss (the training loss, frame weighted per batch) and dev_frame_auc (h_m's per-frame
@@ -210,8 +203,9 @@ def frame_metrics(model: WMMT, loader, device: torch.device, bf16: bool = False)
         model.train()
     if n == 0:
         return {}
-    return {"dev_frame_loss": sum(losses) / n,
-            "dev_frame_auc": _frame_auc(np.concatenate(scores), np.concatenate(forged))}
+    scores = np.concatenate(scores).astype(np.float64)  # a diverged model's NaN scores have no AUC
+    auc = roc_auc(np.concatenate(forged), scores) if np.isfinite(scores).all() else float("nan")
+    return {"dev_frame_loss": sum(losses) / n, "dev_frame_auc": auc}
 
 
 def _segments_digest(segments: dict, video_ids) -> str:

@@ -53,14 +53,16 @@ from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
 from model.wmmt import WMMT
 from wmmt.config import read_yaml
+from wmmt.classification import roc_auc
 from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
+from wmmt.metrics import ap_at_iou
+from wmmt.vocab import PAPER_AP_IOUS
 
 log = logging.getLogger("wmmt.train")
 
 CHECKPOINT_FORMAT = "wmmt-checkpoint-v1"
 LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss",
               "dev_ap"]
-DEV_AP_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # the paper's thresholds; dev_ap is their mean
 # Train-config keys that may change between a run and its resumption without changing the weights path.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_workers", "eval_batch_size", "patience"}
 
@@ -142,26 +144,6 @@ def weights_digest(state_dict: dict) -> str:
     return digest.hexdigest()
 
 
-def _auc(scores: np.ndarray, targets: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN with one class only."""
-    pos, neg = scores[targets == 1], scores[targets == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    all_scores = np.concatenate([pos, neg])[order]
-    ranks = np.empty(len(all_scores))
-    i = 0
-    while i < len(all_scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(all_scores) and all_scores[j + 1] == all_scores[i]:
-            j += 1
-        ranks[i : j + 1] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    rank_of = np.empty(len(all_scores))
-    rank_of[order] = ranks
-    return float((rank_of[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
 def autocast(device: torch.device, bf16: bool):
     """bf16 autocast on CUDA when asked; float32 (no autocast) on CPU."""
     if device.type == "cuda" and bf16:
@@ -183,7 +165,7 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
     """Dev metrics: dev_acc (4-class for multitask models, binary for single-task ones), dev_auc
     (video-level real-vs-fake AUC) and dev_loss (Eq. 15) need video labels only; with the dev
     videos' ``ground_truth`` segments also dev_ap, the mean AP over IoU 0.1..0.7 of the
-    expert-selected proposals (needs model.proposals and evaluation.metrics)."""
+    expert-selected proposals (model.proposals scored by wmmt.metrics)."""
     cfg = model.cfg
     was_training = model.training
     model.eval()
@@ -217,16 +199,15 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
         model.train()
     if total == 0:
         return {}
+    scores = np.concatenate(scores)  # a diverged model's NaN scores have no AUC
     metrics = {
         "dev_acc": correct / total,
-        "dev_auc": _auc(np.concatenate(scores), np.concatenate(fakes).astype(int)),
+        "dev_auc": roc_auc(np.concatenate(fakes).astype(bool), scores) if np.isfinite(scores).all() else math.nan,
         "dev_loss": sum(losses) / total,
     }
     if ground_truth is not None:
-        from evaluation.metrics import ap_at_iou
-
         truth = {vid: ground_truth.get(vid, []) for vid in predictions}
-        metrics["dev_ap"] = float(np.mean(list(ap_at_iou(predictions, truth, DEV_AP_IOUS).values())))
+        metrics["dev_ap"] = float(np.mean(list(ap_at_iou(predictions, truth, PAPER_AP_IOUS).values())))
     return metrics
 
 

@@ -26,8 +26,8 @@ from torch import nn
 
 from model.config import WMMTConfig
 from model.tppa import TPPA
+from wmmt.vocab import NUM_CLASSES
 
-NUM_CLASSES = 4  # 0 real, 1 both fake, 2 visual-only fake, 3 audio-only fake
 
 
 def _zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.evaluate import detect_format, main
-from evaluation.metrics import ap_at_iou, ar_at_n
+from wmmt.metrics import ap_at_iou, ar_at_n
 
 REPO = Path(__file__).resolve().parent.parent
 

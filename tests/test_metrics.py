@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pytest
 
-from evaluation import metrics
-from evaluation.metrics import EvaluationError, LocalizationSet, ap_at_iou, ar_at_n, iou_1d, localization_metrics
+from wmmt import metrics
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS
+from wmmt.metrics import EvaluationError, LocalizationSet, ap_at_iou, ar_at_n, iou_1d, localization_metrics
 
-AR_IOU = metrics.DEFAULT_AR_IOU
+AR_IOU = AR_IOUS
 
 
 def test_iou_hull_and_disjoint():
@@ -234,7 +235,7 @@ def _reference(preds, gt, ap_ious, ar_ns, ar_ious):
 def test_agrees_with_loop_reference_on_random_inputs():
     rng = np.random.default_rng(11)
     preds, gt = _random_case(rng, 50)
-    ap_ious, ar_ns = metrics.DEFAULT_AP_IOU, (20, 10, 5, 2, 1)
+    ap_ious, ar_ns = EVAL_AP_IOUS, (20, 10, 5, 2, 1)
     ap, ar = localization_metrics(LocalizationSet.from_dicts(preds, gt), ap_ious, ar_ns, AR_IOU)
     ref_ap, ref_ar = _reference(preds, gt, ap_ious, ar_ns, AR_IOU)
     assert ap == pytest.approx(ref_ap, abs=1e-12)

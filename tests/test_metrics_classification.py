@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.classification import (
+from wmmt.classification import (
     accuracy,
     average_ranks,
     classification_metrics,

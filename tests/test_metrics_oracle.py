@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_IOU, LocalizationSet, iou_1d, localization_metrics
+from wmmt.metrics import LocalizationSet, iou_1d, localization_metrics
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS
 
 AR_N = (50, 20, 10, 5, 2, 1)
 
@@ -52,7 +53,7 @@ def _f32(x) -> float:
 
 def _random_inputs(seed: int, num_videos: int):
     rng = np.random.default_rng(seed)
-    thresholds = np.array(sorted(set(DEFAULT_AP_IOU) | set(DEFAULT_AR_IOU)))
+    thresholds = np.array(sorted(set(EVAL_AP_IOUS) | set(AR_IOUS)))
     preds, gt = {}, {}
     for i in range(num_videos):
         video = f"test/{i:06d}.mp4"
@@ -95,12 +96,12 @@ def test_ap_ar_agree_with_avdeepfake1m_toolkit(tmp_path, seed):
         "file",
         "fake_segments",
         1.0,
-        list(DEFAULT_AP_IOU),
+        list(EVAL_AP_IOUS),
         list(AR_N),
-        list(DEFAULT_AR_IOU),
+        list(AR_IOUS),
     )
-    ap, ar = localization_metrics(LocalizationSet.from_dicts(preds, gt), DEFAULT_AP_IOU, AR_N, DEFAULT_AR_IOU)
-    assert len(oracle["ap"]) == len(DEFAULT_AP_IOU)
+    ap, ar = localization_metrics(LocalizationSet.from_dicts(preds, gt), EVAL_AP_IOUS, AR_N, AR_IOUS)
+    assert len(oracle["ap"]) == len(EVAL_AP_IOUS)
     for threshold, value in oracle["ap"].items():  # keys come back as float32-rounded floats
         ours = ap[min(ap, key=lambda t: abs(t - threshold))]
         assert ours == pytest.approx(value, abs=1e-5), f"AP@{threshold}"

@@ -205,9 +205,9 @@ def test_floor_is_one_whole_video_proposal_scored_by_p_fake(tmp_path):
 
 
 def _metrics(ap: float, ar: float) -> dict:
-    from evaluation.metrics import DEFAULT_AP_IOU, DEFAULT_AR_N
+    from wmmt.vocab import EVAL_AP_IOUS, PAPER_AR_NS
 
-    return {"ap": {str(t): ap for t in DEFAULT_AP_IOU}, "ar": {str(n): ar for n in DEFAULT_AR_N}}
+    return {"ap": {str(t): ap for t in EVAL_AP_IOUS}, "ar": {str(n): ar for n in PAPER_AR_NS}}
 
 
 def test_ratio_of_average_map_ours_and_the_papers():

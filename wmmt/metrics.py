@@ -44,9 +44,8 @@ from itertools import chain
 
 import numpy as np
 
-DEFAULT_AP_IOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.95)
-DEFAULT_AR_N = (20, 10, 5, 2)
-DEFAULT_AR_IOU = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS, PAPER_AR_NS
+
 # (proposal, ground truth) pairs held in memory at once; bounds memory for any dataset size.
 PAIR_CHUNK = 4_000_000
 
@@ -266,9 +265,9 @@ def _average_precision(scores: np.ndarray, is_tp: np.ndarray, num_gt: int) -> fl
 
 def localization_metrics(
     data: LocalizationSet,
-    ap_ious: Sequence[float] = DEFAULT_AP_IOU,
-    ar_ns: Sequence[int] = DEFAULT_AR_N,
-    ar_ious: Sequence[float] = DEFAULT_AR_IOU,
+    ap_ious: Sequence[float] = EVAL_AP_IOUS,
+    ar_ns: Sequence[int] = PAPER_AR_NS,
+    ar_ious: Sequence[float] = AR_IOUS,
 ) -> tuple[dict[float, float], dict[int, float]]:
     """AP at each IoU of ``ap_ious`` and AR at each N of ``ar_ns`` (averaged over ``ar_ious``)."""
     ar_ns = [int(n) for n in ar_ns]
@@ -291,7 +290,7 @@ def localization_metrics(
 def ap_at_iou(
     predictions: Mapping[str, list],
     ground_truth: Mapping[str, list],
-    iou_thresholds: Sequence[float] = DEFAULT_AP_IOU,
+    iou_thresholds: Sequence[float] = EVAL_AP_IOUS,
 ) -> dict[float, float]:
     """AP at each IoU threshold over the videos of ``ground_truth``.
 
@@ -305,8 +304,8 @@ def ap_at_iou(
 def ar_at_n(
     predictions: Mapping[str, list],
     ground_truth: Mapping[str, list],
-    ns: Sequence[int] = DEFAULT_AR_N,
-    iou_thresholds: Sequence[float] = DEFAULT_AR_IOU,
+    ns: Sequence[int] = PAPER_AR_NS,
+    iou_thresholds: Sequence[float] = AR_IOUS,
 ) -> dict[int, float]:
     """AR@N for each N of ``ns``, averaged over ``iou_thresholds``, over the videos of ``ground_truth``."""
     data = LocalizationSet.from_dicts(predictions, ground_truth)

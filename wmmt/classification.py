@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_CLASSES = 4
-VISUAL_FAKE = (1, 2)
-AUDIO_FAKE = (1, 3)
-ANY_FAKE = (1, 2, 3)
+from wmmt.vocab import ANY_FAKE, AUDIO_FAKE, NUM_CLASSES, VISUAL_FAKE
 
 
 def _labels(values, name: str) -> np.ndarray:
