@@ -1,7 +1,7 @@
 # WMMT: weakly supervised multimodal temporal forgery localization.
 # Thin entry point: the rules live in workflow/rules/, the config schema in
 # workflow/schemas/, the code in extractors/, model/, evaluation/ and wmmt/.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -12,8 +12,6 @@ if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

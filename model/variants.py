@@ -4,6 +4,10 @@ A variant is a named set of overrides of the config's ``model:`` and ``train:``
 sections. The paper's ablations are built in here, in one place, so that the
 workflow's tables (Tables IV-VII) and the tests agree on what each row means;
 a user may add variants under ``variants:`` in the config.
+
+``check_variants`` checks a config's variants when it is loaded (the workflow's one
+validation, ``validate_config_and_variants``, calls it after wmmt.config.validate_config;
+``load_config_and_variants`` does both for a CLI's config file).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import copy
 from dataclasses import dataclass
 
 from model.config import TrainConfig, WMMTConfig
+from wmmt.config import ConfigError, load_config, validate_config
 
 _OFF_ALL = {"intra_fe": False, "mtl": False, "inter_fe": False, "use_dp": False}
 
@@ -104,3 +109,40 @@ def resolve_variant(config: dict, name: str) -> tuple[WMMTConfig, TrainConfig]:
     model_cfg = {**copy.deepcopy(config.get("model", {})), **overrides.get("model", {})}
     train_cfg = {**copy.deepcopy(config.get("train", {})), **overrides.get("train", {})}
     return WMMTConfig.from_dict(model_cfg), TrainConfig.from_dict(train_cfg)
+
+
+# The fully supervised reference (model.supervised): no variant of WMMT, but the workflow and
+# the seed study treat its run like one, so no variant may take its name.
+SUPERVISED = "supervised"
+
+
+def check_variants(config: dict, source: str = "config") -> dict:
+    """Build every variant's model and training configs (frozen dataclasses), so that an unknown or
+    mistyped key under ``model:``, ``train:`` or ``variants:`` fails at load time; check the names
+    of ``variants:`` and ``seed_study: variants``. ConfigError naming ``source``."""
+    if SUPERVISED in config.get("variants", {}):
+        raise ConfigError(
+            f"{source}: the variant name '{SUPERVISED}' is taken by the fully supervised reference "
+            "(rule train_supervised, python -m model.supervised); rename the variant"
+        )
+    for name in variant_names(config):
+        try:
+            resolve_variant(config, name)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: variant '{name}': {exc}") from exc
+    known = [*variant_names(config), SUPERVISED]  # the fully supervised reference may be studied too
+    unknown = [v for v in config.get("seed_study", {}).get("variants", []) if v not in known]
+    if unknown:
+        raise ConfigError(f"{source}: seed_study variants {unknown} are not variants; known: {known}")
+    return config
+
+
+def validate_config_and_variants(config: dict, source: str = "config") -> dict:
+    """The config's one validation: wmmt.config.validate_config (schema, defaults filled in, cross
+    references), then ``check_variants``."""
+    return check_variants(validate_config(config, source), source)
+
+
+def load_config_and_variants(path) -> dict:
+    """``validate_config_and_variants`` of a YAML file (ConfigError naming the file)."""
+    return check_variants(load_config(path), source=str(path))

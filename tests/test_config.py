@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from model.config import TrainConfig, WMMTConfig
-from model.variants import PAPER_TABLES, PAPER_VARIANTS, resolve_variant, variant_names
+from model.variants import (
+    PAPER_TABLES,
+    PAPER_VARIANTS,
+    check_variants,
+    load_config_and_variants,
+    resolve_variant,
+    validate_config_and_variants,
+    variant_names,
+)
 from wmmt.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +32,7 @@ def demo() -> dict:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_configs_are_valid(path):
-    config = load_config(path)
+    config = load_config_and_variants(path)
     assert config["main_dataset"] in config["datasets"]
     for name in variant_names(config):
         resolve_variant(config, name)
@@ -62,11 +70,32 @@ def test_unknown_model_or_train_key_fails_at_load():
     config = demo()
     config["model"]["hiden"] = 64
     with pytest.raises(ConfigError, match="hiden"):
-        validate_config(config)
+        validate_config_and_variants(config)
     config = demo()
     config["train"]["lr"] = "fast"
     with pytest.raises(ConfigError, match="lr"):
+        validate_config_and_variants(config)
+    config = demo()
+    config["variants"] = {"narrow": {"model": {"hiden": 8}}}
+    with pytest.raises(ConfigError, match="variant 'narrow': .*hiden"):
+        check_variants(validate_config(config))
+
+
+def test_the_reference_name_is_no_variant_and_a_generated_root_is_fixed():
+    config = demo()
+    config["variants"] = {"supervised": {}}
+    with pytest.raises(ConfigError, match="the variant name 'supervised' is taken"):
+        validate_config_and_variants(config, source="workflow config")
+    config = demo()
+    config["datasets"]["synthetic"]["root"] = "data/synthetic"
+    with pytest.raises(ConfigError, match="its root must be 'resources/synthetic'"):
         validate_config(config)
+
+
+def test_wmmt_config_does_not_import_the_model():
+    code = "import sys, wmmt.config; assert not any(m.split('.')[0] == 'model' for m in sys.modules), sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
 
 
 def test_cross_references_are_checked():
@@ -146,7 +175,7 @@ def test_seed_study_defaults_and_typos():
         validate_config(bad, source="cfg.yaml")
     bad["seed_study"] = {"variants": ["full", "visual_olny"]}
     with pytest.raises(ConfigError, match=r"seed_study variants \['visual_olny'\]"):
-        validate_config(bad, source="cfg.yaml")
+        validate_config_and_variants(bad, source="cfg.yaml")
 
 
 def test_schema_lists_every_synthetic_artefact_level():
@@ -171,8 +200,16 @@ def test_a_configfile_replaces_the_demo_config(tmp_path):
          "--snakefile", str(ROOT / "Snakefile")],
         capture_output=True, text=True, cwd=ROOT,
     )
-    # The dry run stops at the missing metadata; the config it loaded is written before that.
+    # The dry run stops at the missing metadata, and writes nothing (no file at parse time).
     assert "metadata.json" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+    # The config it loaded, as the CLIs read it: rule effective_config's output.
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path),
+         "--snakefile", str(ROOT / "Snakefile"), "results/effective_config.yaml"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     effective = yaml.safe_load((tmp_path / "results" / "effective_config.yaml").read_text())
     assert set(effective["datasets"]) == {"mine"}
     assert "random_checkpoints" not in effective["extraction"]

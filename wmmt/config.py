@@ -2,7 +2,9 @@
 
 The same JSON schema (workflow/schemas/config.schema.yaml) is used by the
 Snakefile and by every CLI that reads the config, so a typo in a key or a wrong
-type fails when the file is loaded, with the key's path in the message.
+type fails when the file is loaded, with the key's path in the message. The model
+and training sections of every variant are checked by model.variants.check_variants
+(model/ builds them; this module must not import it).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def load_schema() -> dict:
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
-    """Validate ``config`` in place (filling defaults) and check cross references."""
+    """Validate ``config`` in place (filling defaults) and check cross references.
+
+    The variants (the ``model:`` / ``train:`` sections each variant builds) are checked by
+    model.variants.check_variants, which the workflow calls beside this at load time: this
+    module is core and does not import the model."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the config must be a mapping, got {type(config).__name__}")
     errors = sorted(_Validator(load_schema()).iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -57,24 +63,12 @@ def validate_config(config: dict, source: str = "config") -> dict:
         for role in ("train", "test"):
             if pair[role] not in names:
                 raise ConfigError(f"{source}: cross_dataset {role} '{pair[role]}' is not a key of datasets")
-    _check_model_sections(config, source)
+    for name, ds in config["datasets"].items():
+        # The workflow generates such a dataset into resources/<name> (rule synthetic_dataset).
+        if "synthetic" in ds and ds["root"] != f"resources/{name}":
+            raise ConfigError(f"{source}: dataset '{name}' is generated (synthetic:), so its root must be "
+                              f"'resources/{name}', not '{ds['root']}'")
     return config
-
-
-def _check_model_sections(config: dict, source: str) -> None:
-    # The model and training configs are frozen dataclasses; building them here
-    # makes an unknown or mistyped key fail at load time, for every variant.
-    from model.variants import resolve_variant, variant_names
-
-    for name in variant_names(config):
-        try:
-            resolve_variant(config, name)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: variant '{name}': {exc}") from exc
-    known = [*variant_names(config), "supervised"]  # the fully supervised reference may be studied too
-    unknown = [v for v in config.get("seed_study", {}).get("variants", []) if v not in known]
-    if unknown:
-        raise ConfigError(f"{source}: seed_study variants {unknown} are not variants; known: {known}")
 
 
 def read_yaml(path):

@@ -16,24 +16,17 @@ _own_python = any(m.name in ("CONDA", "APPTAINER") for m in _deployment)
 _python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \"$@\"; }}}}; "
 shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
-from wmmt.config import validate_config  # noqa: E402
-from model.variants import PAPER_TABLES  # noqa: E402
+from model.variants import PAPER_TABLES, validate_config_and_variants  # noqa: E402
 
-# Cross references and the model/train sections of every variant (unknown keys
-# fail here, when the workflow loads).
-validate_config(config, source="workflow config")
+# The config's one validation, when the workflow loads: the schema (workflow/schemas/,
+# defaults filled in), cross references, and the model/train sections of every variant,
+# so that an unknown key or a wrong type fails here, with its path in the message.
+validate_config_and_variants(config, source="workflow config")
 
 DATASETS = config["datasets"]
 MAIN = config["main_dataset"]
 EXTRACTION = config["extraction"]
 GPU = 1 if config["device"] == "cuda" else 0
-
-for _name, _ds in DATASETS.items():
-    if "synthetic" in _ds and _ds["root"] != f"resources/{_name}":
-        raise ValueError(
-            f"workflow config: dataset '{_name}' is generated (synthetic:), so its root must be "
-            f"'resources/{_name}', not '{_ds['root']}'"
-        )
 
 
 wildcard_constraints:
@@ -153,20 +146,15 @@ def report_inputs(wildcards):
     return inputs
 
 
-def write_effective_config():
-    """The validated config (defaults filled) as the CLIs read it; rewritten only when it changes,
-    so jobs rerun exactly when the config they depend on changes."""
+# The validated config (defaults filled in) as the CLIs read it. Rule effective_config writes
+# it; its text is the rule's param, so the file is rewritten (and the jobs that read it rerun)
+# exactly when the config changes.
+EFFECTIVE_CONFIG = "results/effective_config.yaml"
+
+
+def effective_config_text():
     import yaml
 
-    path = Path("results/effective_config.yaml")
     dumped = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True)
-    text = f"# Written by the workflow from the config it was run with. Do not edit.\n{dumped}"
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return str(path)
+    return f"# Written by the workflow from the config it was run with. Do not edit.\n{dumped}"
 
-
-EFFECTIVE_CONFIG = write_effective_config()

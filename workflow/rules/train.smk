@@ -1,4 +1,23 @@
-# Training: one job per (dataset, variant); video-level labels only.
+# Training: one job per (dataset, variant); video-level labels only. And the effective config
+# (EFFECTIVE_CONFIG, workflow/rules/common.smk) that the CLIs read.
+
+
+rule effective_config:
+    output:
+        config=EFFECTIVE_CONFIG,
+    params:
+        text=effective_config_text(),
+    log:
+        "logs/effective_config.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    run:
+        from wmmt.io import write_text
+
+        write_text(output.config, params.text)
 
 
 rule train:
@@ -38,12 +57,8 @@ rule train:
 
 # The fully supervised reference (model.supervised): WMMT's network trained WITH the train
 # split's forged timestamps, the report's yardstick. It is no variant of WMMT, so rule train
-# never builds it; rules predict and evaluate treat its model.pt like any variant's.
-if "supervised" in config.get("variants", {}):
-    raise ValueError(
-        "workflow config: the variant name 'supervised' is taken by the fully supervised reference "
-        "(rule train_supervised, python -m model.supervised); rename the variant"
-    )
+# never builds it; rules predict and evaluate treat its model.pt like any variant's (no variant
+# may be named so: model.variants.check_variants).
 
 
 ruleorder: train_supervised > train
