@@ -46,8 +46,16 @@ import numpy as np
 from wmmt.classification import classification_metrics
 from wmmt.io import OutputError, write_json
 from wmmt.metrics import EvaluationError, LocalizationSet, localization_metrics
-from wmmt.vocab import (AR_IOUS, AUDIO_ONLY_FAKE, BOTH_FAKE, EVAL_AP_IOUS, NUM_CLASSES, PAPER_AP_IOUS, PAPER_AR_NS,
-                        VISUAL_ONLY_FAKE)
+from wmmt.vocab import (
+    AR_IOUS,
+    AUDIO_ONLY_FAKE,
+    BOTH_FAKE,
+    EVAL_AP_IOUS,
+    NUM_CLASSES,
+    PAPER_AP_IOUS,
+    PAPER_AR_NS,
+    VISUAL_ONLY_FAKE,
+)
 
 log = logging.getLogger("evaluation.evaluate")
 

@@ -38,9 +38,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wmmt.classification import ANY_FAKE, NUM_CLASSES
-from wmmt.metrics import EvaluationError, LocalizationSet
 from wmmt.io import OutputError, write_json, write_text
+from wmmt.metrics import EvaluationError, LocalizationSet
+from wmmt.vocab import ANY_FAKE, NUM_CLASSES
 
 log = logging.getLogger("evaluation.submission")
 

@@ -61,8 +61,8 @@ from model.data import (
     training_records,
     worker_init_fn,
 )
+from model.engine import autocast, better, optimiser_step, step_seed, write_log
 from model.losses import wmmt_loss
-from model.train import autocast, better, optimiser_step, step_seed, write_log
 from model.wmmt import WMMT, WMMTOutput, frame_fake_probs
 from wmmt.classification import roc_auc
 from wmmt.io import atomic_path, output_error, write_json
@@ -250,7 +250,8 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
     ``manifest`` is a manifest table WITH the segment columns (video_id, split, label,
     fake_periods, visual_fake_periods, audio_fake_periods); ``cache`` has the FeatureCache API.
     """
-    from model.train import CHECKPOINT_FORMAT, evaluate, records_digest, save_checkpoint, weights_digest
+    from model.engine import CHECKPOINT_FORMAT, records_digest, save_checkpoint, weights_digest
+    from model.train import evaluate
 
     if select not in SELECT_METRICS:
         raise ValueError(f"select must be one of {list(SELECT_METRICS)}, got {select!r}")

@@ -20,17 +20,12 @@ is restored. Training reads only video_id, split and label from the manifest.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import hashlib
-import io
 import json
 import logging
-import math
 import os
-import random
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +44,33 @@ from model.data import (
     steps_per_epoch,
     training_records,
 )
+from model.engine import (
+    CHECKPOINT_FORMAT,
+    autocast,
+    better,
+    distributed,
+    optimiser_step,
+    plot_curves,
+    read_log,
+    records_digest,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    step_seed,
+    weights_digest,
+    write_log,
+)
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.variants import resolve_variant
 from model.wmmt import WMMT
-from wmmt.config import read_yaml
 from wmmt.classification import roc_auc
+from wmmt.config import read_yaml
 from wmmt.io import UnsafeCheckpointError, atomic_path, load_checkpoint, output_error, write_json
 from wmmt.metrics import ap_at_iou
 from wmmt.vocab import PAPER_AP_IOUS
 
 log = logging.getLogger("wmmt.train")
 
-CHECKPOINT_FORMAT = "wmmt-checkpoint-v1"
-LOG_FIELDS = ["step", "epoch", "loss", "loss_m", "loss_v", "loss_a", "loss_dp", "lr", "dev_acc", "dev_auc", "dev_loss",
-              "dev_ap"]
 # Train-config keys that may change between a run and its resumption without changing the weights path.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "eval_every", "log_every", "num_workers", "eval_batch_size", "patience"}
 
@@ -85,71 +93,7 @@ def load_run_config(path, variant: str | None) -> tuple[WMMTConfig, TrainConfig]
         raise ValueError(f"{path}: variant {variant!r}: {exc}") from exc
 
 
-# --------------------------------------------------------------------------- helpers
-
-def step_seed(seed: int, rank: int, step: int) -> int:
-    # Dropout masks of step `step` on rank `rank` depend on nothing else, so resuming and
-    # sharding reproduce them without replaying the RNG.
-    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
-
-
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """torch.save through a temporary file, so a crash never leaves a half-written checkpoint."""
-    # Serialised in memory, written by Python: a full disk is then an OSError (ENOSPC) that atomic_path
-    # turns into a one-line OutputError. torch.save onto a file reports it as an opaque zip-writer
-    # error ("unexpected pos ..."), even through a Python file object. Costs one checkpoint of memory.
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(buffer.getbuffer())
-
-
-def records_digest(records) -> str:
-    """SHA-256 of the (video_id, split, label) rows a run trained on: the data's identity."""
-    rows = sorted(zip(records["video_id"], records["split"], records["label"].astype(int)))
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-
-
-def weights_digest(state_dict: dict) -> str:
-    """SHA-256 over a state dict's names and tensor bytes (compares ranks and runs cheaply)."""
-    digest = hashlib.sha256()
-    for name in sorted(state_dict):
-        digest.update(name.encode())
-        digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; float32 (no autocast) on CPU."""
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
+# --------------------------------------------------------------------------- dev metrics
 
 def _expert_proposals(outputs, batch, gate: str = "hard") -> dict[str, list]:
     """Segments of the modality-aware expert per video, exactly as model.predict makes them."""
@@ -202,7 +146,7 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
     scores = np.concatenate(scores)  # a diverged model's NaN scores have no AUC
     metrics = {
         "dev_acc": correct / total,
-        "dev_auc": roc_auc(np.concatenate(fakes).astype(bool), scores) if np.isfinite(scores).all() else math.nan,
+        "dev_auc": roc_auc(np.concatenate(fakes).astype(bool), scores) if np.isfinite(scores).all() else float("nan"),
         "dev_loss": sum(losses) / total,
     }
     if ground_truth is not None:
@@ -211,95 +155,205 @@ def evaluate(model: WMMT, loader, device: torch.device, bf16: bool = False,
     return metrics
 
 
-def better(metric: str, value: float | None, best: float | None) -> bool:
-    """Whether ``value`` of a dev metric beats ``best``: lower for losses (``*_loss``), higher otherwise."""
-    if value is None or math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value < best if metric.endswith("_loss") else value > best
-
-
-def optimiser_step(model, optimizer, loss: torch.Tensor, parts: dict, grad_clip: float | None, step: int,
-                   video_ids) -> None:
-    """One update: a non-finite loss is an error naming the batch's videos, then backward, clip, step."""
-    if not math.isfinite(parts["loss"]):
-        raise FloatingPointError(f"step {step}: loss is {parts['loss']} (videos {video_ids})")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-
-
-def write_log(out_dir: Path, rows: list[dict], fields=LOG_FIELDS) -> None:
-    """train_log.csv of a run folder, written atomically; a row's missing fields are empty."""
-    with atomic_path(out_dir / "train_log.csv") as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: row.get(k, "") for k in fields})
-
-
-def _read_log(out_dir: Path, upto_step: int) -> list[dict]:
-    path = out_dir / "train_log.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [{k: (float(v) if v not in ("", None) else "") for k, v in row.items()} for row in csv.DictReader(fh)]
-    for row in rows:  # steps stay integers, so a resumed log reads exactly like an uninterrupted one
-        if row.get("step") != "":
-            row["step"] = int(row["step"])
-    # Rows logged after the checkpoint by a killed run are dropped: the resumed run re-logs them.
-    return [r for r in rows if r.get("step") != "" and r["step"] <= upto_step]
-
-
-def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in ("loss", "loss_m", "loss_v", "loss_a", "loss_dp"):
-        pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
-        if pts:
-            ax_loss.plot(*zip(*pts), label=name)
-    pts = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") not in ("", None)]
-    if pts:  # train and dev loss on one axis: where they part, the model starts to memorise
-        ax_loss.plot(*zip(*pts), "k--", marker="o", label="dev loss (Eq. 15)")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("loss (train: solid, dev: dashed)")
-    if ax_loss.lines:
-        ax_loss.legend()
-    for name in ("dev_acc", "dev_auc", "dev_loss", "dev_ap"):
-        pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
-        if pts:
-            ax_dev.plot(*zip(*pts), marker="o", label=name + (" (selection)" if name == metric else ""))
-    ax_dev.set_xlabel("step")
-    ax_dev.set_ylabel("dev metric")
-    if ax_dev.lines:
-        ax_dev.legend()
-    else:
-        ax_dev.text(0.5, 0.5, "no dev videos", ha="center", va="center", transform=ax_dev.transAxes)
-    fig.tight_layout()
-    with atomic_path(out_dir / "curves.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
-def _distributed(device_type: str) -> tuple[int, int]:
-    """(rank, world size); joins the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 # --------------------------------------------------------------------------- training
+
+@dataclass
+class _Run:
+    """One training run: what the loop updates and what its checkpoints save."""
+
+    model_cfg: WMMTConfig
+    train_cfg: TrainConfig
+    variant: str
+    out_dir: Path
+    dev: torch.device
+    rank: int
+    world: int
+    model: WMMT
+    optimizer: torch.optim.Optimizer
+    train_ds: VideoFeatureDataset
+    dev_ds: VideoFeatureDataset
+    spe: int  # steps per epoch
+    identity: dict
+    dev_ground_truth: dict | None
+    net: torch.nn.Module | None = None  # the model, or its DDP wrapper
+    step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    log_rows: list[dict] = field(default_factory=list)
+
+    def payload(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "variant": self.variant,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model_config": self.model_cfg.to_dict(),
+            "train_config": self.train_cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "best_metric": self.best_metric,
+            "best_step": self.best_step,
+            "select_metric": self.train_cfg.select_metric,
+            "rng": rng_state(),
+            "data": self.identity,
+        }
+
+    def end_of_interval(self) -> None:
+        """Evaluate on dev (rank 0), log, and commit the interval with best.pt and last.pt."""
+        cfg = self.train_cfg
+        if self.rank == 0:
+            dev_loader = make_loader(self.dev_ds, cfg.eval_batch_size, seed=cfg.seed, shuffle=False,
+                                     num_workers=cfg.num_workers, drop_last=False)
+            metrics = (evaluate(self.model, dev_loader, self.dev, cfg.bf16, self.dev_ground_truth)
+                       if len(self.dev_ds) else {})
+            if self.log_rows and self.log_rows[-1]["step"] == self.step:
+                self.log_rows[-1].update(metrics)
+            else:
+                self.log_rows.append({"step": self.step, "epoch": self.step / self.spe, **metrics})
+            value = metrics.get(cfg.select_metric)
+            # Without dev videos the latest weights are the best we know of.
+            improved = better(cfg.select_metric, value, self.best_metric) or (not metrics)
+            if improved:
+                self.best_metric, self.best_step = value, self.step
+            # last.pt goes last: it commits the interval. Killed before it, the resumed run redoes the
+            # interval and rewrites the rest (log rows past its checkpoint are dropped on reading);
+            # killed after it, nothing of the interval is missing.
+            write_log(self.out_dir, self.log_rows)
+            plot_curves(self.out_dir, self.log_rows, cfg.select_metric)
+            payload = self.payload()
+            if improved:
+                save_checkpoint(self.out_dir / "best.pt", payload)
+            save_checkpoint(self.out_dir / "last.pt", payload)
+        if self.world > 1:
+            dist.barrier()
+
+    def stopped_early(self) -> bool:
+        """Early stopping: ``patience`` dev evaluations in a row without a better selection metric.
+
+        A pure function of (step, best_step), both in the checkpoint, so a resumed run stops where
+        the uninterrupted one did. Rank 0 decides (it alone evaluates) and tells the others.
+        """
+        cfg = self.train_cfg
+        stop = (cfg.patience is not None and self.best_step is not None
+                and self.step - self.best_step >= cfg.patience * cfg.eval_every)
+        if self.world > 1:
+            flag = torch.tensor([int(stop)], device=self.dev)
+            dist.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
+    def train_step(self, batch: dict) -> dict:
+        """One optimiser step on a batch; returns the loss parts."""
+        torch.manual_seed(step_seed(self.train_cfg.seed, self.rank, self.step))
+        visual = batch["visual"].to(self.dev, non_blocking=True)  # (B, T, Dv)
+        audio = batch["audio"].to(self.dev, non_blocking=True)  # (B, T, Da)
+        mask = batch["mask"].to(self.dev, non_blocking=True)  # (B, T)
+        labels = batch["labels"].to(self.dev, non_blocking=True)  # (B,)
+        with autocast(self.dev, self.train_cfg.bf16):
+            out = self.net(visual, audio, mask)
+        loss, parts = wmmt_loss(out, labels, self.model_cfg)
+        optimiser_step(self.model, self.optimizer, loss, parts, self.train_cfg.grad_clip, self.step,
+                       batch["video_ids"])
+        self.step += 1
+        return parts
+
+
+def _device(device: str | None) -> tuple[torch.device, int, int]:
+    """(device, rank, world size); under torchrun each CUDA rank takes its local GPU."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rank, world = distributed(dev.type)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(dev)
+    return dev, rank, world
+
+
+def _new_run(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_dir: Path, variant: str,
+             device: str | None, data_info: dict | None, dev_ground_truth: dict | None) -> _Run:
+    dev, rank, world = _device(device)
+    records = training_records(manifest)
+    train_ds = VideoFeatureDataset(records, cache, "train", train_cfg.max_frames, train=True, seed=train_cfg.seed)
+    dev_ds = VideoFeatureDataset(records, cache, "dev", None, train=False, seed=train_cfg.seed)
+    spe = steps_per_epoch(len(train_ds), train_cfg.batch_size, world)
+    if spe == 0:
+        raise DataError(f"the train split has {len(train_ds)} videos, fewer than one step needs "
+                        f"(batch_size {train_cfg.batch_size} x {world} process(es))")
+    seed_everything(train_cfg.seed)
+    model = WMMT(model_cfg)
+    if model_cfg.input_norm:  # a resumed run gets them back from its checkpoint
+        model.set_input_stats(*feature_stats(cache, train_ds.video_ids))
+    model = model.to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    identity = {"train_records_sha256": records_digest(train_ds.records), "n_train": len(train_ds),
+                "n_dev": len(dev_ds), **(data_info or {})}
+    return _Run(model_cfg, train_cfg, variant, out_dir, dev, rank, world, model, optimizer, train_ds, dev_ds, spe,
+                identity, dev_ground_truth)
+
+
+def _resume(run: _Run, require_resume: bool, restart_if_changed: bool) -> None:
+    """Load last.pt into ``run`` when it was made with the same configs and videos."""
+    last_path = run.out_dir / "last.pt"
+    if not last_path.is_file():
+        if require_resume:
+            raise FileNotFoundError(f"{last_path}: --resume given but there is no checkpoint to resume from")
+        return
+    try:
+        ckpt = load_checkpoint(last_path, map_location=run.dev)
+    except UnsafeCheckpointError as exc:  # this trainer never writes such a file, so it is not ours
+        raise ValueError(f"{last_path}: not a checkpoint written by model.train (it needs full unpickling, "
+                         "which can run code from the file); move it away or use a fresh run folder") from exc
+    old = {k: v for k, v in ckpt.get("train_config", {}).items() if k not in RESUMABLE_CHANGES}
+    new = {k: v for k, v in run.train_cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
+    changed = [what for what, differs in (
+        ("model config", ckpt.get("model_config") != run.model_cfg.to_dict()),
+        (f"train config ({old} vs {new})", old != new),
+        ("training videos", ckpt.get("data", {}).get("train_records_sha256") != records_digest(run.train_ds.records)),
+    ) if differs]
+    if changed and not restart_if_changed:
+        raise ValueError(f"{last_path}: made with a different {', '.join(changed)}; use a fresh run folder")
+    if changed:  # the workflow reruns a variant whose config or data changed: start over
+        log.warning("%s: made with a different %s: training from scratch", last_path, ", ".join(changed))
+        return
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.step, run.best_metric, run.best_step = int(ckpt["step"]), ckpt.get("best_metric"), ckpt.get("best_step")
+    set_rng_state(ckpt["rng"])
+
+
+def _loop(run: _Run, max_steps: int, progress: bool) -> bool:
+    """Train until ``max_steps`` or early stopping; returns whether it stopped early."""
+    from tqdm import tqdm
+
+    cfg = run.train_cfg
+    bar = tqdm(total=max_steps, initial=run.step, disable=(run.rank != 0 or not progress),
+               desc=f"train {run.variant}", dynamic_ncols=True)
+    window: dict[str, list[float]] = {}
+    run.model.train()
+    early_stop = run.stopped_early()
+    while run.step < max_steps and not early_stop:
+        epoch, within = divmod(run.step, run.spe)
+        loader = make_loader(run.train_ds, cfg.batch_size, seed=cfg.seed, epoch=epoch, shuffle=True,
+                             rank=run.rank, world=run.world, start_batch=within, num_workers=cfg.num_workers,
+                             pin_memory=run.dev.type == "cuda")
+        for batch in loader:
+            parts = run.train_step(batch)
+            step = run.step
+            for name, value in parts.items():
+                window.setdefault(name, []).append(value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss']:.4f}")
+            if run.rank == 0 and (step % cfg.log_every == 0 or step == max_steps or step % cfg.eval_every == 0):
+                row = {"step": step, "epoch": step / run.spe, "lr": run.optimizer.param_groups[0]["lr"]}
+                row.update({name: float(np.mean(values)) for name, values in window.items()})
+                run.log_rows.append(row)
+                window = {}
+            if step % cfg.eval_every == 0 or step == max_steps:
+                run.end_of_interval()
+                early_stop = run.stopped_early()
+            if step >= max_steps or early_stop:
+                break
+    bar.close()
+    return early_stop
+
 
 def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_dir, *, variant: str = "default",
           device: str | None = None, require_resume: bool = False, restart_if_changed: bool = False,
@@ -318,173 +372,30 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(out_dir, exc) from exc
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    rank, world = _distributed(dev.type)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-        torch.cuda.set_device(dev)
-
-    records = training_records(manifest)
-    train_ds = VideoFeatureDataset(records, cache, "train", train_cfg.max_frames, train=True, seed=train_cfg.seed)
-    dev_ds = VideoFeatureDataset(records, cache, "dev", None, train=False, seed=train_cfg.seed)
-    spe = steps_per_epoch(len(train_ds), train_cfg.batch_size, world)
-    if spe == 0:
-        raise DataError(f"the train split has {len(train_ds)} videos, fewer than one step needs "
-                        f"(batch_size {train_cfg.batch_size} x {world} process(es))")
-    max_steps = train_cfg.epochs * spe if train_cfg.epochs is not None else train_cfg.max_steps
-
-    seed_everything(train_cfg.seed)
-    model = WMMT(model_cfg)
-    if model_cfg.input_norm:  # a resumed run gets them back from its checkpoint below
-        model.set_input_stats(*feature_stats(cache, train_ds.video_ids))
-    model = model.to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    step, best_metric, best_step = 0, None, None
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if last_path.is_file():
-        try:
-            ckpt = load_checkpoint(last_path, map_location=dev)
-        except UnsafeCheckpointError as exc:  # this trainer never writes such a file, so it is not ours
-            raise ValueError(f"{last_path}: not a checkpoint written by model.train (it needs full unpickling, "
-                             "which can run code from the file); move it away or use a fresh run folder") from exc
-        old = {k: v for k, v in ckpt.get("train_config", {}).items() if k not in RESUMABLE_CHANGES}
-        new = {k: v for k, v in train_cfg.to_dict().items() if k not in RESUMABLE_CHANGES}
-        changed = [what for what, differs in (
-            ("model config", ckpt.get("model_config") != model_cfg.to_dict()),
-            (f"train config ({old} vs {new})", old != new),
-            ("training videos", ckpt.get("data", {}).get("train_records_sha256") != records_digest(train_ds.records)),
-        ) if differs]
-        if changed and not restart_if_changed:
-            raise ValueError(f"{last_path}: made with a different {', '.join(changed)}; use a fresh run folder")
-        if changed:  # the workflow reruns a variant whose config or data changed: start over
-            log.warning("%s: made with a different %s: training from scratch", last_path, ", ".join(changed))
-        else:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            step, best_metric, best_step = int(ckpt["step"]), ckpt.get("best_metric"), ckpt.get("best_step")
-            _set_rng_state(ckpt["rng"])
-    elif require_resume:
-        raise FileNotFoundError(f"{last_path}: --resume given but there is no checkpoint to resume from")
-
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    log_rows = _read_log(out_dir, step) if rank == 0 and step > 0 else []
-    identity = {"train_records_sha256": records_digest(train_ds.records), "n_train": len(train_ds),
-                "n_dev": len(dev_ds), **(data_info or {})}
-
-    def checkpoint_payload() -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "variant": variant,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_config": model_cfg.to_dict(),
-            "train_config": train_cfg.to_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "best_metric": best_metric,
-            "best_step": best_step,
-            "select_metric": train_cfg.select_metric,
-            "rng": _rng_state(),
-            "data": identity,
-        }
-
-    def end_of_interval() -> None:
-        nonlocal best_metric, best_step
-        if rank == 0:
-            dev_loader = make_loader(dev_ds, train_cfg.eval_batch_size, seed=train_cfg.seed, shuffle=False,
-                                     num_workers=train_cfg.num_workers, drop_last=False)
-            metrics = evaluate(model, dev_loader, dev, train_cfg.bf16, dev_ground_truth) if len(dev_ds) else {}
-            if log_rows and log_rows[-1]["step"] == step:
-                log_rows[-1].update(metrics)
-            else:
-                log_rows.append({"step": step, "epoch": step / spe, **metrics})
-            value = metrics.get(train_cfg.select_metric)
-            # Without dev videos the latest weights are the best we know of.
-            improved = better(train_cfg.select_metric, value, best_metric) or (not metrics)
-            if improved:
-                best_metric, best_step = value, step
-            # last.pt goes last: it commits the interval. Killed before it, the resumed run redoes the
-            # interval and rewrites the rest (log rows past its checkpoint are dropped on reading);
-            # killed after it, nothing of the interval is missing.
-            write_log(out_dir, log_rows)
-            _plot_curves(out_dir, log_rows, train_cfg.select_metric)
-            payload = checkpoint_payload()
-            if improved:
-                save_checkpoint(best_path, payload)
-            save_checkpoint(last_path, payload)
-        if world > 1:
-            dist.barrier()
-
-    def stopped_early() -> bool:
-        """Early stopping: ``patience`` dev evaluations in a row without a better selection metric.
-
-        A pure function of (step, best_step), both in the checkpoint, so a resumed run stops where
-        the uninterrupted one did. Rank 0 decides (it alone evaluates) and tells the others.
-        """
-        stop = (train_cfg.patience is not None and best_step is not None
-                and step - best_step >= train_cfg.patience * train_cfg.eval_every)
-        if world > 1:
-            flag = torch.tensor([int(stop)], device=dev)
-            dist.broadcast(flag, src=0)
-            stop = bool(flag.item())
-        return stop
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=max_steps, initial=step, disable=(rank != 0 or not progress), desc=f"train {variant}",
-               dynamic_ncols=True)
-    window: dict[str, list[float]] = {}
-    model.train()
-    early_stop = stopped_early()
-    while step < max_steps and not early_stop:
-        epoch, within = divmod(step, spe)
-        loader = make_loader(train_ds, train_cfg.batch_size, seed=train_cfg.seed, epoch=epoch, shuffle=True,
-                             rank=rank, world=world, start_batch=within, num_workers=train_cfg.num_workers,
-                             pin_memory=dev.type == "cuda")
-        for batch in loader:
-            torch.manual_seed(step_seed(train_cfg.seed, rank, step))
-            visual = batch["visual"].to(dev, non_blocking=True)  # (B, T, Dv)
-            audio = batch["audio"].to(dev, non_blocking=True)  # (B, T, Da)
-            mask = batch["mask"].to(dev, non_blocking=True)  # (B, T)
-            labels = batch["labels"].to(dev, non_blocking=True)  # (B,)
-            with autocast(dev, train_cfg.bf16):
-                out = net(visual, audio, mask)
-            loss, parts = wmmt_loss(out, labels, model_cfg)
-            optimiser_step(model, optimizer, loss, parts, train_cfg.grad_clip, step, batch["video_ids"])
-            step += 1
-            for name, value in parts.items():
-                window.setdefault(name, []).append(value)
-            bar.update(1)
-            bar.set_postfix(loss=f"{parts['loss']:.4f}")
-            if rank == 0 and (step % train_cfg.log_every == 0 or step == max_steps or step % train_cfg.eval_every == 0):
-                row = {"step": step, "epoch": step / spe, "lr": optimizer.param_groups[0]["lr"]}
-                row.update({name: float(np.mean(values)) for name, values in window.items()})
-                log_rows.append(row)
-                window = {}
-            if step % train_cfg.eval_every == 0 or step == max_steps:
-                end_of_interval()
-                early_stop = stopped_early()
-            if step >= max_steps or early_stop:
-                break
-    bar.close()
-    summary = {"variant": variant, "steps": step, "stopped_early": early_stop, "best_step": best_step,
-               "best_metric": best_metric,
-               "select_metric": train_cfg.select_metric, "world_size": world, "device": str(dev),
-               "weights_sha256": weights_digest(model.state_dict()), "rank": rank}
-    if rank == 0:
+    run = _new_run(model_cfg, train_cfg, manifest, cache, out_dir, variant, device, data_info, dev_ground_truth)
+    _resume(run, require_resume, restart_if_changed)
+    run.net = run.model
+    if run.world > 1:
+        run.net = torch.nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[run.dev.index] if run.dev.type == "cuda" else None)
+    run.log_rows = read_log(out_dir, run.step) if run.rank == 0 and run.step > 0 else []
+    max_steps = train_cfg.epochs * run.spe if train_cfg.epochs is not None else train_cfg.max_steps
+    early_stop = _loop(run, max_steps, progress)
+    summary = {"variant": variant, "steps": run.step, "stopped_early": early_stop, "best_step": run.best_step,
+               "best_metric": run.best_metric,
+               "select_metric": train_cfg.select_metric, "world_size": run.world, "device": str(run.dev),
+               "weights_sha256": weights_digest(run.model.state_dict()), "rank": run.rank}
+    if run.rank == 0:
         write_json(out_dir / "model_card.json", {
             **summary,
             "model": "WMMT",
             "model_config": model_cfg.to_dict(),
             "train_config": train_cfg.to_dict(),
-            "data": identity,
+            "data": run.identity,
             "checkpoints": {"last": "last.pt", "best": "best.pt"},
             "torch_version": torch.__version__,
         })
-    if world > 1:
+    if run.world > 1:
         dist.barrier()
     return summary
 

@@ -29,7 +29,6 @@ from model.tppa import TPPA
 from wmmt.vocab import NUM_CLASSES
 
 
-
 def _zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x * mask.unsqueeze(-1).to(x.dtype)  # (B, T, D)
 
