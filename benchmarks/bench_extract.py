@@ -62,7 +62,7 @@ def _sync(device: torch.device) -> None:
 
 def make_clips(folder: Path, count: int, seconds: float) -> list[str]:
     subprocess.run(
-        [sys.executable, "-m", "extractors.synthetic", "--out", str(folder), "--num-videos", str(count),
+        [sys.executable, "-m", "wmmt.synthetic", "--out", str(folder), "--num-videos", str(count),
          "--min-duration", str(seconds), "--max-duration", str(seconds), "--seed", "0"],
         check=True, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
     )

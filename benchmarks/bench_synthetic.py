@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from extractors.synthetic import FPS, default_workers, generate, plan_dataset, render_clip
+from wmmt.synthetic import FPS, default_workers, generate, plan_dataset, render_clip
 
 
 def _cpu_name() -> str:

@@ -48,7 +48,7 @@ run() {  # name, command...: log to $OUT/<name>.log, keep going after a failure
 run cuda_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py -rs
 # 2. Extraction throughput (issue 3): the same clips for every setting.
 clipdir=$(mktemp -d)
-run make_clips "$PY" -m extractors.synthetic --out "$clipdir" --num-videos "$clips" --seed 0 \
+run make_clips "$PY" -m wmmt.synthetic --out "$clipdir" --num-videos "$clips" --seed 0 \
     --min-duration "$seconds" --max-duration "$seconds" --workers "$cores"
 for setting in "bf16 $workers" "fp32 $workers" "bf16 $(( (workers + 1) / 2 ))"; do
     set -- $setting

@@ -179,8 +179,8 @@ def test_seed_study_defaults_and_typos():
 
 
 def test_schema_lists_every_synthetic_artefact_level():
-    from extractors.synthetic import ARTEFACTS
     from wmmt.config import load_schema
+    from wmmt.synthetic import ARTEFACTS
 
     dataset = load_schema()["$defs"]["dataset"]
     assert sorted(dataset["properties"]["synthetic"]["properties"]["artefacts"]["enum"]) == sorted(ARTEFACTS)

@@ -18,7 +18,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    from extractors.synthetic import generate
+    from wmmt.synthetic import generate
 
     root = tmp_path_factory.mktemp("cuda_clips")
     generate(root, 4, seed=2, min_duration=1.0, max_duration=2.0)

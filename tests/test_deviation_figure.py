@@ -123,9 +123,9 @@ def test_empty_group_gives_nan_ratio():
 def synthetic_features(tmp_path_factory):
     """A small generated set (obvious artefacts) through the demo's kind of extractors: random-weight
     TSN in the mmaction2 format and a random wav2vec 2.0 (the tests' tiny one), at a small crop."""
-    from extractors import synthetic as S
     from extractors.checkpoints import write_tsn_checkpoint, write_wav2vec2_folder
     from extractors.extract import Extractor, ExtractorSettings
+    from wmmt import synthetic as S
 
     root = tmp_path_factory.mktemp("deviation")
     S.generate(root / "data", 20, 5, workers=2, min_duration=2.0, max_duration=2.2, artefacts="obvious")

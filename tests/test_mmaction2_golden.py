@@ -68,8 +68,8 @@ def _mmaction2_inputs(frames: list[np.ndarray], short: int, crop: int) -> dict:
 @pytest.fixture(scope="module")
 def golden(tmp_path_factory):
     from extractors.checkpoints import tsn_model_config, write_tsn_checkpoint
-    from extractors.synthetic import plan_dataset, write_clip
     from extractors.visual import build_mmaction_model
+    from wmmt.synthetic import plan_dataset, write_clip
 
     folder = tmp_path_factory.mktemp("golden")
     (plan,) = plan_dataset(1, seed=3, min_duration=1.0, max_duration=1.0)

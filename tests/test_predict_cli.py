@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from extractors.checkpoints import write_tsn_checkpoint, write_wav2vec2_folder
-from extractors.synthetic import generate
 from model.config import WMMTConfig
 from model.wmmt import WMMT
+from wmmt.synthetic import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,7 +92,7 @@ def test_a_pickled_checkpoint_is_refused_without_trust(setup, tmp_path):
 def test_batch_mode_names_the_manifests_splits_when_one_is_absent(setup, tmp_path):
     """Batch mode predicts any split of the manifest (test, or a test set without labels such as
     hidden_test); a split the manifest lacks is one error line naming the splits it has."""
-    from tests.test_manifest import av1m_records, dump
+    from tests.helpers.manifest_data import av1m_records, dump
     from wmmt.manifest import read_avdeepfake1m, write_manifest
 
     tmp, _ = setup

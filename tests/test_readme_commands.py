@@ -3,7 +3,7 @@
 The commands are read out of README.md ("Real datasets"), so the test fails when the README
 and the workflow drift apart. They run in a copy of the working tree (a fresh clone, with the
 existing .venv linked in) on a small LAV-DF-format folder outside it, made by
-`python -m extractors.synthetic`, with the tiny settings of .test/config.yaml. Only the
+`python -m wmmt.synthetic`, with the tiny settings of .test/config.yaml. Only the
 `--configfile` argument is replaced, by that tiny config.
 
 The user's shell is reproduced as the issue met it: the project's .venv is not on PATH and
@@ -122,7 +122,7 @@ def dataset(tmp_path_factory):
     """A LAV-DF-format folder (metadata.json + mp4 tree) outside the repository, and a tiny config."""
     base = tmp_path_factory.mktemp("lavdf")
     root = base / "LAV-DF"
-    subprocess.run([sys.executable, "-m", "extractors.synthetic", "--out", str(root), "--num-videos", "12",
+    subprocess.run([sys.executable, "-m", "wmmt.synthetic", "--out", str(root), "--num-videos", "12",
                     "--seed", "0", "--min-duration", "3", "--max-duration", "3.5", "--workers", "2"],
                    cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     config = base / "lavdf_tiny.yaml"

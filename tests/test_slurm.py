@@ -340,7 +340,7 @@ def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_pa
     assert argv[:3] == [".venv/bin/snakemake", "--profile", "workflow/profiles/slurm"] and "--configfile" in argv
 
     data = tmp_path / "LAV-DF"
-    subprocess.run([sys.executable, "-m", "extractors.synthetic", "--out", str(data), "--num-videos", "12",
+    subprocess.run([sys.executable, "-m", "wmmt.synthetic", "--out", str(data), "--num-videos", "12",
                     "--seed", "0", "--min-duration", "3", "--max-duration", "3.5", "--workers", "2"],
                    cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     config = tmp_path / "lavdf_tiny.yaml"

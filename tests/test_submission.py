@@ -143,7 +143,7 @@ def test_toolkit_scores_the_submission_as_our_evaluator(tmp_path, monkeypatch, s
 def unlabelled(tmp_path):
     """A generated AV-Deepfake1M-format folder plus a test_files.txt beside it (3 val videos copied
     into test/ under anonymous names), read into a manifest."""
-    from extractors.synthetic import generate
+    from wmmt.synthetic import generate
 
     root = tmp_path / "av1m"
     generate(root, 4, seed=3, fmt="avdeepfake1m", min_duration=1.0, max_duration=1.2)
@@ -224,7 +224,7 @@ def test_workflow_writes_the_submissions_and_the_toolkit_agrees(tmp_path, monkey
     manifest, features, training (the list's videos never seen), prediction of the labelled test
     split and of hidden_test, both submissions (the default target builds hidden_test's); the
     toolkit scores the test split's files as the workflow's metrics.json says."""
-    from extractors.synthetic import generate
+    from wmmt.synthetic import generate
 
     toolkit = toolkit_evaluation(monkeypatch)
     root = tmp_path / "AV-Deepfake1M"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extractors import synthetic as S
 from wmmt import manifest
+from wmmt import synthetic as S
 from wmmt.io import OutputError
 from wmmt.timebase import segment_to_mask
 

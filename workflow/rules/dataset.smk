@@ -20,7 +20,7 @@ rule synthetic_dataset:
         mem_mb=2000,
         runtime=30,
     shell:
-        "python -m extractors.synthetic --out {output.root} --num-videos {params.num} "
+        "python -m wmmt.synthetic --out {output.root} --num-videos {params.num} "
         "--seed {params.seed} --format {params.fmt} --min-duration {params.min_d} "
         "--max-duration {params.max_d} --artefacts {params.artefacts} --workers {threads} > {log} 2>&1"
 
