@@ -31,7 +31,7 @@ models are no longer the limit, and end-to-end / decode measures what the main l
 itself costs: the check of the pipeline's plumbing that a machine without a GPU allows
 (use it with ``--random-wav2vec2-size tiny``). Without
 ``--videos`` it makes clips with the project's synthetic generator (224x224 H.264, AAC
-16 kHz, like the clips of REFERENCE section 7). The models are random-weight unless
+16 kHz, like LAV-DF and AV-Deepfake1M clips). The models are random-weight unless
 checkpoints are given; speed does not depend on the weights.
 """
 

@@ -13,7 +13,6 @@ temporary folder, which the next run of the shard removes. A full disk or an unw
 folder is a one-line error (exit 1) and leaves nothing behind. An undecodable video goes
 into failures.json with its reason and the shard goes on; with --strict the first one
 stops the run (exit 2) naming the file and reason.
-``num_shards(manifest, shard_size)`` is importable without torch for the workflow.
 """
 
 from __future__ import annotations
@@ -25,12 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
-from extractors.cache import (  # noqa: F401  (num_shards is re-exported)
-    check_shard,
-    feature_settings,
-    num_shards,
-    shard_rows,
-)
+from extractors.cache import check_shard, feature_settings, shard_rows
 
 log = logging.getLogger("extractors.shard")
 

@@ -222,7 +222,7 @@ def load_tsn(
 
 
 def import_mmaction_models():
-    """Import ``mmaction.models`` despite mmaction2 1.2.0's packaging problems (REFERENCE section 6).
+    """Import ``mmaction.models`` despite mmaction2 1.2.0's packaging problems.
 
     Its wheel lacks ``mmaction/models/localizers/drn`` and its multimodal models fail to
     import with transformers 5; neither is used here, so the first is stubbed and the

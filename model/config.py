@@ -189,7 +189,3 @@ class TrainConfig(_DictMixin):
         if self.select_metric not in SELECT_METRICS:
             raise ValueError(f"TrainConfig.select_metric = {self.select_metric!r}; allowed: {list(SELECT_METRICS)}")
 
-
-MODEL_KEYS = frozenset(f.name for f in dataclasses.fields(WMMTConfig))
-TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
-assert not MODEL_KEYS & TRAIN_KEYS, "model and train config keys must not overlap (flat variant overrides)"

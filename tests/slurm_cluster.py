@@ -4,8 +4,7 @@
 (slurmctld, slurmd, slurm-client, munge; needs root and apt-get), writes a
 munge key and a slurm.conf under `root`, and starts munged, slurmctld and
 slurmd by hand: the package scripts cannot start them without systemd. The
-settings are the ones seen working on these machines (docs/cluster.md,
-REFERENCE section 8): no cgroups (proctrack/linuxproc, task/none), no
+settings are the ones seen working on these machines (docs/cluster.md): no cgroups (proctrack/linuxproc, task/none), no
 accounting database (so `sacct` does not work and the Snakemake plugin must
 poll with `squeue`), a job completion log (jobcomp/filetxt) that tells which
 jobs ran and how they ended, DefMemPerCPU so that one job does not take the

@@ -3,7 +3,7 @@
 References are the libraries' own pipelines: torchaudio's bundle wrapper (`_extend_model`,
 what `bundle.get_model()` returns) and transformers' `Wav2Vec2FeatureExtractor` read from
 the folder. torchaudio's WAV2VEC2_BASE / LARGE and ASR_BASE / ASR_LARGE bundles feed raw
-waveforms; LV60K, XLSR and large HuBERT normalise (REFERENCE section 9).
+waveforms; LV60K, XLSR and large HuBERT normalise.
 """
 
 from __future__ import annotations
