@@ -57,7 +57,7 @@ class ExtractorSettings:
     tsn_config: str | None = None
     trust_checkpoint: bool = False
     wav2vec2: str | None = None
-    wav2vec2_layer: int | None = None
+    wav2vec2_layer: int | None = -1  # -1 or None: the last hidden state
     wav2vec2_normalize: bool | None = None  # None: normalise waveforms as the checkpoint's model expects
     random_wav2vec2_size: str = "base"
     device: str = "cpu"
@@ -285,36 +285,37 @@ def extract_video(path, extractor_settings: ExtractorSettings | Extractor = Extr
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the single-video and the shard CLIs."""
+    """Options shared by the single-video and the shard CLIs; their defaults are ExtractorSettings'."""
+    d = ExtractorSettings()
     parser.add_argument("--tsn-checkpoint", help="mmaction2 TSN checkpoint (.pth); random weights if absent")
     parser.add_argument("--tsn-config", help="mmaction2 config of another 2D recognizer (built by mmaction2)")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of checkpoints whose metadata needs it (runs code from the file)")
     parser.add_argument("--wav2vec2", help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
-    parser.add_argument("--wav2vec2-layer", type=int, default=None,
+    parser.add_argument("--wav2vec2-layer", type=int, default=d.wav2vec2_layer,
                         help="hidden state index; -1 or absent: the last hidden state")
     parser.add_argument("--wav2vec2-normalize", choices=["auto", "yes", "no"], default="auto",
                         help="normalise each clip's waveform before wav2vec 2.0; auto (default): as the checkpoint's "
                              "model expects (preprocessor_config.json, torchaudio's bundle or architecture)")
-    parser.add_argument("--random-wav2vec2-size", default="base", choices=["tiny", "tiny-layer", "base", "large"])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
+    parser.add_argument("--random-wav2vec2-size", default=d.random_wav2vec2_size, choices=["tiny", "tiny-layer", "base", "large"])
+    parser.add_argument("--device", default=d.device, help="cpu or cuda (cuda:N)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")
     parser.add_argument("--no-channels-last", action="store_true")
-    parser.add_argument("--fps", type=float, default=25.0)
-    parser.add_argument("--crop-size", type=int, default=224)
-    parser.add_argument("--resize-short", type=int, default=None, help="short side before the crop (crop*256/224)")
-    parser.add_argument("--resize", choices=RESIZE_MODES, default="reference",
+    parser.add_argument("--fps", type=float, default=d.fps)
+    parser.add_argument("--crop-size", type=int, default=d.crop_size)
+    parser.add_argument("--resize-short", type=int, default=d.resize_short, help="short side before the crop (crop*256/224)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default=d.resize,
                         help="reference (default): decode full-size frames, then resize each bilinearly as "
                              "mmaction2's test pipeline does (mmcv.imresize); decoder: resize inside the decoder "
                              "(faster, other pixels and features; docs/decisions/extraction.md)")
-    parser.add_argument("--batch-frames", type=int, default=256, help="TSN batch, frames taken across videos")
-    parser.add_argument("--audio-batch", type=int, default=8)
-    parser.add_argument("--audio-window-seconds", type=float, default=None,
+    parser.add_argument("--batch-frames", type=int, default=d.batch_frames, help="TSN batch, frames taken across videos")
+    parser.add_argument("--audio-batch", type=int, default=d.audio_batch)
+    parser.add_argument("--audio-window-seconds", type=float, default=d.audio_window_seconds,
                         help="run wav2vec 2.0 on longer clips in windows of this many seconds (bounded memory; "
                              "long clips' features then differ slightly); default: whole clips")
-    parser.add_argument("--audio-context-seconds", type=float, default=WINDOW_CONTEXT_SECONDS,
+    parser.add_argument("--audio-context-seconds", type=float, default=d.audio_context_seconds,
                         help="audio each window also sees on either side (its frames are dropped)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of random weights when no checkpoint is given")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed of random weights when no checkpoint is given")
 
 
 def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorSettings:

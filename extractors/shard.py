@@ -96,7 +96,7 @@ def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from extractors.extract import add_model_arguments, settings_from_args
+    from extractors.extract import ExtractorSettings, add_model_arguments, settings_from_args
 
     parser = argparse.ArgumentParser(prog="python -m extractors.shard", description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True, help="manifest.jsonl")
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, required=True)
     parser.add_argument("--out", required=True, help="the shard folder, e.g. features/shard-00003")
     parser.add_argument("--fp16", action="store_true", help="store features as float16 (default float32)")
-    parser.add_argument("--workers", type=int, default=0, help="decoding processes (0: in this process)")
+    parser.add_argument("--workers", type=int, default=ExtractorSettings().workers,
+                        help="decoding processes (0: in this process)")
     parser.add_argument("--strict", action="store_true", help="stop at the first undecodable video")
     parser.add_argument("--force", action="store_true", help="redo the shard even if it is complete")
     parser.add_argument("--no-progress", action="store_true")
