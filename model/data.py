@@ -17,7 +17,6 @@ resumed run and a multi-process run see exactly the data they would have seen.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from wmmt.manifest import ManifestError, ManifestLineError, manifest_lines
 from wmmt.vocab import SPLITS
 
 TRAINING_COLUMNS = ("video_id", "split", "label")
@@ -35,30 +35,24 @@ class DataError(ValueError):
     """Bad training input (manifest or features); the message names the file or video."""
 
 
-def _manifest_lines(path: Path):
-    """(line number, record) of each non-empty line of a manifest.jsonl; clear errors for bad files."""
+def _manifest_lines(path: Path, columns=None):
+    """(line number, record) of each non-empty line of a manifest.jsonl (``wmmt.manifest.manifest_lines``,
+    keeping only ``columns`` if given); its errors as ``DataError``, naming the file and the line."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_no, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: not valid JSON: {exc}") from exc
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: manifest not found") from exc
+        yield from manifest_lines(path, columns)
+    except ManifestLineError as exc:
+        raise DataError(f"{exc.path}:{exc.line_number}: {exc.problem}") from None
+    except ManifestError as exc:
+        raise DataError(str(exc)) from None
 
 
 def read_training_manifest(path) -> pd.DataFrame:
-    """Read ``manifest.jsonl`` keeping only video_id, split and label (never the forged segments)."""
+    """Read ``manifest.jsonl`` keeping only video_id, split and label (never the forged segments).
+
+    The other columns are dropped as each line is read, before any training code sees the record.
+    """
     path = Path(path)
-    rows = []
-    for line_no, record in _manifest_lines(path):
-        missing = [c for c in TRAINING_COLUMNS if c not in record]
-        if missing:
-            raise DataError(f"{path}:{line_no}: manifest record lacks {missing}")
-        rows.append({c: record[c] for c in TRAINING_COLUMNS})
+    rows = [record for _, record in _manifest_lines(path, TRAINING_COLUMNS)]
     return training_records(pd.DataFrame(rows, columns=list(TRAINING_COLUMNS)), source=str(path))
 
 

@@ -75,7 +75,7 @@ def test_prediction_covers_a_split_without_labels(tmp_path):
 def test_evaluation_leaves_the_file_lists_out(tmp_path):
     """The evaluate rule passes the dataset's metadata list, file lists included: only labelled videos count."""
     from evaluation.evaluate import main
-    from tests.test_manifest import av1m_records, dump
+    from tests.helpers.manifest_data import av1m_records, dump
 
     val = dump(tmp_path / "val_metadata.json", av1m_records("val"))
     (tmp_path / "test_files.txt").write_text("000001.mp4\n")
