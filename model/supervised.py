@@ -39,6 +39,7 @@ import json
 import logging
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -242,27 +243,91 @@ def _plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
 
 # --------------------------------------------------------------------------- training
 
-def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd.DataFrame, cache, out_dir, *,
-                     device: str | None = None, select: str = "dev_ap", data_info: dict | None = None,
-                     progress: bool = True) -> dict:
-    """Train the fully supervised reference in ``out_dir``; returns a summary dict.
+@dataclass
+class _ReferenceRun:
+    """One run of the reference: what the loop updates and what its checkpoints save."""
 
-    ``manifest`` is a manifest table WITH the segment columns (video_id, split, label,
-    fake_periods, visual_fake_periods, audio_fake_periods); ``cache`` has the FeatureCache API.
-    """
-    from model.engine import CHECKPOINT_FORMAT, records_digest, save_checkpoint, weights_digest
-    from model.train import evaluate
+    model_cfg: WMMTConfig
+    train_cfg: TrainConfig
+    select: str
+    out_dir: Path
+    dev: torch.device
+    model: WMMT
+    optimizer: torch.optim.Optimizer
+    train_ds: FrameTargetDataset
+    dev_ds: FrameTargetDataset
+    dev_truth: dict
+    spe: int  # steps per epoch
+    identity: dict
+    step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    log_rows: list[dict] = field(default_factory=list)
 
-    if select not in SELECT_METRICS:
-        raise ValueError(f"select must be one of {list(SELECT_METRICS)}, got {select!r}")
-    model_cfg = check_reference_config(model_cfg)
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise output_error(out_dir, exc) from exc
+    def payload(self) -> dict:
+        from model.engine import CHECKPOINT_FORMAT
+
+        return {"format": CHECKPOINT_FORMAT, "variant": VARIANT,
+                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "model_config": self.model_cfg.to_dict(), "train_config": self.train_cfg.to_dict(),
+                "step": self.step, "best_metric": self.best_metric, "best_step": self.best_step,
+                "select_metric": self.select, "data": self.identity}
+
+    def dev_metrics(self) -> dict[str, float]:
+        """Frame-level dev loss and AUC, and the video-level numbers model.train selects by."""
+        from model.train import evaluate
+
+        cfg, metrics = self.train_cfg, {}
+        if len(self.dev_ds):
+            loader = make_frame_loader(self.dev_ds, cfg.eval_batch_size, seed=cfg.seed, shuffle=False,
+                                       num_workers=cfg.num_workers, drop_last=False)
+            metrics.update(frame_metrics(self.model, loader, self.dev, cfg.bf16))
+            video_loader = make_loader(self.dev_ds, cfg.eval_batch_size, seed=cfg.seed, shuffle=False,
+                                       num_workers=cfg.num_workers, drop_last=False)
+            video = evaluate(self.model, video_loader, self.dev, cfg.bf16, self.dev_truth)
+            metrics.update({k: video[k] for k in ("dev_acc", "dev_auc", "dev_ap") if k in video})
+        return metrics
+
+    def end_of_interval(self) -> None:
+        from model.engine import save_checkpoint
+
+        metrics = self.dev_metrics()
+        if self.log_rows and self.log_rows[-1]["step"] == self.step:
+            self.log_rows[-1].update(metrics)
+        else:
+            self.log_rows.append({"step": self.step, "epoch": self.step / self.spe, **metrics})
+        value = metrics.get(self.select)
+        # Without dev videos (or with an undefined metric) the latest weights are the best known.
+        improved = better(self.select, value, self.best_metric) or self.best_step is None
+        if improved:
+            self.best_metric, self.best_step = value, self.step
+        write_log(self.out_dir, self.log_rows, LOG_FIELDS)
+        _plot_curves(self.out_dir, self.log_rows, self.select)
+        ckpt = self.payload()
+        if improved:
+            save_checkpoint(self.out_dir / "best.pt", ckpt)
+        save_checkpoint(self.out_dir / "last.pt", ckpt)
+
+    def train_step(self, batch: dict) -> dict:
+        # Dropout masks of a step depend on (seed, step) only, as in model.train.
+        torch.manual_seed(step_seed(self.train_cfg.seed, 0, self.step))
+        visual = batch["visual"].to(self.dev, non_blocking=True)  # (B, T, Dv)
+        audio = batch["audio"].to(self.dev, non_blocking=True)  # (B, T, Da)
+        mask = batch["mask"].to(self.dev, non_blocking=True)  # (B, T)
+        with autocast(self.dev, self.train_cfg.bf16):
+            out = self.model(visual, audio, mask)
+        loss, parts = supervised_loss(out, batch["frame_targets"], batch["labels"], self.model_cfg)
+        optimiser_step(self.model, self.optimizer, loss, parts, self.train_cfg.grad_clip, self.step,
+                       batch["video_ids"])
+        self.step += 1
+        return parts
+
+
+def _new_reference_run(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd.DataFrame, cache,
+                       out_dir: Path, device: str | None, select: str, data_info: dict | None) -> _ReferenceRun:
+    from model.engine import records_digest
+
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
     records = training_records(manifest)
     segments = segment_table(manifest)
     train_ds = FrameTargetDataset(records, segments, cache, "train", train_cfg.max_frames, train=True,
@@ -274,8 +339,6 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
     if spe == 0:
         raise DataError(f"the train split has {len(train_ds)} videos, fewer than one step needs "
                         f"(batch_size {train_cfg.batch_size})")
-    max_steps = train_cfg.epochs * spe if train_cfg.epochs is not None else train_cfg.max_steps
-
     seed_everything(train_cfg.seed)
     model = WMMT(model_cfg)
     if model_cfg.input_norm:
@@ -286,80 +349,66 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
                 "train_records_sha256": records_digest(train_ds.records),
                 "train_segments_sha256": _segments_digest(segments, train_ds.video_ids),
                 "n_train": len(train_ds), "n_dev": len(dev_ds), **(data_info or {})}
-    step, best_metric, best_step, log_rows = 0, None, None, []
+    return _ReferenceRun(model_cfg, train_cfg, select, out_dir, dev, model, optimizer, train_ds, dev_ds, dev_truth,
+                         spe, identity)
 
-    def payload() -> dict:
-        return {"format": CHECKPOINT_FORMAT, "variant": VARIANT,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "model_config": model_cfg.to_dict(), "train_config": train_cfg.to_dict(),
-                "step": step, "best_metric": best_metric, "best_step": best_step, "select_metric": select,
-                "data": identity}
 
-    def end_of_interval() -> None:
-        nonlocal best_metric, best_step
-        metrics: dict[str, float] = {}
-        if len(dev_ds):
-            loader = make_frame_loader(dev_ds, train_cfg.eval_batch_size, seed=train_cfg.seed, shuffle=False,
-                                       num_workers=train_cfg.num_workers, drop_last=False)
-            metrics.update(frame_metrics(model, loader, dev, train_cfg.bf16))
-            video_loader = make_loader(dev_ds, train_cfg.eval_batch_size, seed=train_cfg.seed, shuffle=False,
-                                       num_workers=train_cfg.num_workers, drop_last=False)
-            video = evaluate(model, video_loader, dev, train_cfg.bf16, dev_truth)
-            metrics.update({k: video[k] for k in ("dev_acc", "dev_auc", "dev_ap") if k in video})
-        if log_rows and log_rows[-1]["step"] == step:
-            log_rows[-1].update(metrics)
-        else:
-            log_rows.append({"step": step, "epoch": step / spe, **metrics})
-        value = metrics.get(select)
-        # Without dev videos (or with an undefined metric) the latest weights are the best known.
-        improved = better(select, value, best_metric) or best_step is None
-        if improved:
-            best_metric, best_step = value, step
-        write_log(out_dir, log_rows, LOG_FIELDS)
-        _plot_curves(out_dir, log_rows, select)
-        ckpt = payload()
-        if improved:
-            save_checkpoint(out_dir / "best.pt", ckpt)
-        save_checkpoint(out_dir / "last.pt", ckpt)
-
+def _reference_loop(run: _ReferenceRun, max_steps: int, progress: bool) -> None:
     from tqdm import tqdm
 
+    cfg = run.train_cfg
     bar = tqdm(total=max_steps, disable=not progress, desc="train fully supervised reference", dynamic_ncols=True)
     window: dict[str, list[float]] = {}
-    model.train()
-    while step < max_steps:
-        loader = make_frame_loader(train_ds, train_cfg.batch_size, seed=train_cfg.seed, epoch=step // spe,
-                                   shuffle=True, num_workers=train_cfg.num_workers, pin_memory=dev.type == "cuda")
+    run.model.train()
+    while run.step < max_steps:
+        loader = make_frame_loader(run.train_ds, cfg.batch_size, seed=cfg.seed, epoch=run.step // run.spe,
+                                   shuffle=True, num_workers=cfg.num_workers, pin_memory=run.dev.type == "cuda")
         for batch in loader:
-            # Dropout masks of a step depend on (seed, step) only, as in model.train.
-            torch.manual_seed(step_seed(train_cfg.seed, 0, step))
-            visual = batch["visual"].to(dev, non_blocking=True)  # (B, T, Dv)
-            audio = batch["audio"].to(dev, non_blocking=True)  # (B, T, Da)
-            mask = batch["mask"].to(dev, non_blocking=True)  # (B, T)
-            with autocast(dev, train_cfg.bf16):
-                out = model(visual, audio, mask)
-            loss, parts = supervised_loss(out, batch["frame_targets"], batch["labels"], model_cfg)
-            optimiser_step(model, optimizer, loss, parts, train_cfg.grad_clip, step, batch["video_ids"])
-            step += 1
+            parts = run.train_step(batch)
+            step = run.step
             for name, value in parts.items():
                 window.setdefault(name, []).append(value)
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.4f}")
-            if step % train_cfg.log_every == 0 or step == max_steps or step % train_cfg.eval_every == 0:
-                log_rows.append({"step": step, "epoch": step / spe, "lr": optimizer.param_groups[0]["lr"],
-                                 **{name: float(np.mean(values)) for name, values in window.items()}})
+            if step % cfg.log_every == 0 or step == max_steps or step % cfg.eval_every == 0:
+                run.log_rows.append({"step": step, "epoch": step / run.spe, "lr": run.optimizer.param_groups[0]["lr"],
+                                     **{name: float(np.mean(values)) for name, values in window.items()}})
                 window = {}
-            if step % train_cfg.eval_every == 0 or step == max_steps:
-                end_of_interval()
+            if step % cfg.eval_every == 0 or step == max_steps:
+                run.end_of_interval()
             if step >= max_steps:
                 break
     bar.close()
-    summary = {"variant": VARIANT, "steps": step, "best_step": best_step, "best_metric": best_metric,
-               "select_metric": select, "device": str(dev), "weights_sha256": weights_digest(model.state_dict())}
+
+
+def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd.DataFrame, cache, out_dir, *,
+                     device: str | None = None, select: str = "dev_ap", data_info: dict | None = None,
+                     progress: bool = True) -> dict:
+    """Train the fully supervised reference in ``out_dir``; returns a summary dict.
+
+    ``manifest`` is a manifest table WITH the segment columns (video_id, split, label,
+    fake_periods, visual_fake_periods, audio_fake_periods); ``cache`` has the FeatureCache API.
+    """
+    from model.engine import weights_digest
+
+    if select not in SELECT_METRICS:
+        raise ValueError(f"select must be one of {list(SELECT_METRICS)}, got {select!r}")
+    model_cfg = check_reference_config(model_cfg)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out_dir, exc) from exc
+    run = _new_reference_run(model_cfg, train_cfg, manifest, cache, out_dir, device, select, data_info)
+    max_steps = train_cfg.epochs * run.spe if train_cfg.epochs is not None else train_cfg.max_steps
+    _reference_loop(run, max_steps, progress)
+    summary = {"variant": VARIANT, "steps": run.step, "best_step": run.best_step, "best_metric": run.best_metric,
+               "select_metric": select, "device": str(run.dev),
+               "weights_sha256": weights_digest(run.model.state_dict())}
     write_json(out_dir / "model_card.json", {
         **summary,
         "model": "WMMT network, fully supervised reference (trained with frame-level targets; not WMMT)",
-        "model_config": model_cfg.to_dict(), "train_config": train_cfg.to_dict(), "data": identity,
+        "model_config": model_cfg.to_dict(), "train_config": train_cfg.to_dict(), "data": run.identity,
         "checkpoints": {"last": "last.pt", "best": "best.pt"}, "torch_version": torch.__version__,
     })
     return summary
