@@ -21,7 +21,8 @@ Single-video mode::
 extracts the video's features with the extractor settings the model was trained on
 (from the checkpoint, overridable by flags), and writes ``prediction.json`` (class,
 class probabilities, segments in seconds) and ``timeline.png`` (the FAS with the
-segments marked).
+segments marked). ``python -m evaluation.viewer`` with the same flags runs this and adds
+``prediction.html``, the interactive page of the video (docs/viewer.md).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
     plt.close(fig)
 
 
-def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
+def _single_video(args, model: WMMT, ckpt: dict, config: dict | None, video_page=None) -> int:
     from extractors.extract import DecodeError, ExtractorSettings, extract_video
 
     settings = dict(ckpt.get("data", {}).get("extraction") or {})
@@ -288,10 +289,14 @@ def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
     for s, a, b in (segments if result.video_class else []):
         print(f"  forged {a:7.2f} s - {b:7.2f} s  score {s:.3f}")
     print(f"wrote {out / 'prediction.json'} and {out / 'timeline.png'}")
+    if video_page is not None:  # the interactive page, when a later layer's CLI asks for it
+        print(f"wrote {video_page(result, args.video, out, segments=segments, settings=props)}")
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv=None, video_page=None) -> int:
+    """The CLI; ``video_page(result, video, out_dir, segments=, settings=)`` also writes a page for --video
+    (python -m evaluation.viewer --video passes write_video_page: this layer does not import evaluation)."""
     parser = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="trained WMMT checkpoint (best.pt)")
     parser.add_argument("--config", help="workflow config (proposal settings, extractor settings)")
@@ -338,7 +343,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.video is not None:
-        return _single_video(args, model, ckpt, config)
+        return _single_video(args, model, ckpt, config, video_page)
 
     from extractors.cache import FeatureCache
     from wmmt.manifest import load_manifest

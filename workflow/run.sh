@@ -37,6 +37,24 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PATH="$venv/bin:$PATH"
 
+# The browser test of the report page (tests/test_viewer.py) drives Debian's Chromium with
+# playwright (browser downloads are not used). Installed with apt where apt and root are
+# there; elsewhere the test skips and says why.
+ensure_chromium() {
+    if command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+        echo "note: no Chromium and no root apt-get to install it: the report page's browser test will skip" >&2
+        return 0
+    fi
+    echo "Installing Chromium (apt-get) for the report page's browser test ..."
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > /dev/null; then
+        echo "note: apt-get could not install chromium: the report page's browser test will skip" >&2
+    fi
+}
+
 # Pids of the processes of this machine that belong to a run in folder $1: Snakemake itself
 # ("S <pid>"), and jobs a killed Snakemake left running ("J <pid>": the project's CLIs,
 # python -m extractors./model./evaluation./wmmt., working in that folder).
@@ -181,9 +199,11 @@ case "${1:-}" in
         ;;
     test)
         shift
+        ensure_chromium
         python -m pytest -q "$@"
         ;;
     setup)
+        ensure_chromium
         echo "Environment ready: $venv (jobs run its python; e.g. $venv/bin/snakemake --profile ...)"
         ;;
     *)

@@ -1,0 +1,203 @@
+"""The page of one dataset: the report's tables and figures (interactive) and every test video.
+
+Everything is read from the files the Markdown report reads, and scored by the report's own
+functions (evaluation.tables.main_results_table and floor_metrics, evaluation.report's
+temporal deviation, the t-SNE panels of its Fig. 4), so the page and report.md agree.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
+from evaluation.viewer import figures as F
+from evaluation.viewer.page import Figures, markdown_to_html, page_data, videos_section, write_page
+from evaluation.viewer.videos import ERROR_KINDS, place_videos, read_classes, video_records
+
+log = logging.getLogger("wmmt.viewer")
+
+
+@dataclass
+class DatasetInputs:
+    """The files a dataset's page reads (the workflow passes its declared inputs)."""
+
+    manifest: Path
+    metrics: Path
+    predictions: Path
+    classes: Path
+    outputs: Path
+    head_predictions: dict[str, Path] = field(default_factory=dict)  # head -> predictions_<head>.json
+    reference: Path | None = None  # metrics.json of the fully supervised reference
+    features: Path | None = None  # feature cache folder: with ``model``, Fig. 3
+    model: Path | None = None
+    summary: Path | None = None  # features/summary.json: random-weight extractors are flagged
+    tables: list[Path] = field(default_factory=list)  # ablation tables (Markdown, evaluation.tables)
+    seed_study: Path | None = None
+    cross: list[tuple[str, Path]] = field(default_factory=list)  # ("train -> test", its metrics.json)
+    train_logs: dict[str, Path] = field(default_factory=dict)  # run name -> train_log.csv
+
+
+def _load_json(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def results_section(config, dataset, metrics, inputs: DatasetInputs, manifest, figs: Figures) -> str:
+    from evaluation.tables import floor_metrics, main_results_table
+
+    fmt = config["datasets"][dataset]["format"]
+    reference = _load_json(inputs.reference) if inputs.reference else None
+    note = "not built (ablations: false)" if not config.get("ablations", True) else "not built"
+    floor = floor_metrics(inputs.classes, manifest, config)
+    text, rows = main_results_table(dataset, fmt, metrics, reference, floor, reference_note=note)
+    return (f"<p>Layout of the paper's {html.escape(INTRA_DATASET[fmt][0])}; test split: "
+            f"{metrics.get('num_videos', '?')} videos.</p>" + markdown_to_html(text)
+            + figs.html(F.table_figure(rows)))
+
+
+def classification_section(metrics, figs: Figures) -> str | None:
+    cls = metrics.get("classification")
+    if not cls:
+        return None
+    aucs = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in sorted(cls.get("auc", {}).items()))
+    accuracy = "n/a" if cls.get("accuracy") is None else f"{100 * cls['accuracy']:.2f}%"
+    return f"<p>Four-class accuracy: {accuracy}. Video-level AUC: {html.escape(aucs)}.</p>" + \
+        figs.html(F.confusion_figure(cls["confusion"]))
+
+
+def training_section(train_logs: dict, figs: Figures) -> str:
+    logs, missing = {}, []
+    for run, path in train_logs.items():
+        if Path(path).is_file():
+            logs[run] = F.read_train_log(path)
+        else:
+            missing.append(f"{run} ({path})")
+    out = _note("No train_log.csv was given.") if not logs else figs.html(F.training_figure(logs))
+    if logs and len(logs) > 1:
+        out += _note("Click a run in the legend to show it; runs other than full start hidden.")
+    if missing:
+        out += _note("Not found: " + ", ".join(missing) + ".")
+    return out
+
+
+def deviation_section(config, inputs: DatasetInputs, manifest, figs: Figures) -> str:
+    """Fig. 3 on the report's settings, or why it is not shown."""
+    if inputs.features is None or inputs.model is None:
+        return _note("Not shown: the feature cache and the model were not given (--features, --model).")
+    from extractors.cache import FeatureCache
+    from model.predict import load_model
+
+    limit = config.get("report", {}).get("tsne_videos", 200)
+    return deviation_html(FeatureCache(inputs.features), load_model(inputs.model)[0], manifest, limit, figs)
+
+
+def deviation_html(cache, model, manifest, limit: int, figs: Figures) -> str:
+    """Fig. 3 by evaluation.report.temporal_deviation: train-split statistics, the trained model's features."""
+    from evaluation import report as R
+    from model.data import feature_stats
+
+    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
+    deviation = R.temporal_deviation(cache, manifest, feature_stats(cache, train_ids), model=model,
+                                     split="test", limit=limit)
+    fig = F.deviation_figure(deviation, R.deviation_ratios(deviation), R.DEVIATION_SOURCES, R.DEVIATION_TRACKS)
+    return figs.html(fig) + _note(
+        "Per test video, the mean squared difference of adjacent frames' features (Eq. 11-12, averaged over "
+        "the T-1 pairs); a track counts as forged when it was edited (multimodal: any forgery). The paper "
+        "measures forged > genuine on all three tracks.")
+
+
+def tsne_section(config, outputs, manifest, figs: Figures) -> str:
+    fig, note = F.tsne_figure(outputs, manifest, config.get("report", {}).get("tsne_videos", 200))
+    return (figs.html(fig) if fig is not None else "") + _note(note)
+
+
+def tables_section(inputs: DatasetInputs) -> str | None:
+    parts = []
+    for path in inputs.tables:
+        path = Path(path)
+        parts.append(markdown_to_html(path.read_text(encoding="utf-8"), level_offset=1) if path.is_file()
+                     else _note(f"{path.stem} not built ({path})."))
+    if inputs.seed_study is not None:
+        path = Path(inputs.seed_study)
+        parts.append("<h3>Variants over several training seeds</h3>" + (
+            markdown_to_html(path.read_text(encoding="utf-8")) if path.is_file() else _note(f"not built ({path})")))
+    return "\n".join(parts) or None
+
+
+def cross_section(inputs: DatasetInputs) -> str | None:
+    from evaluation.tables import markdown_table, metrics_row
+
+    rows = []
+    for label, path in inputs.cross:
+        rows.append((label, "ours", metrics_row(_load_json(path))))
+    if not rows:
+        return None
+    rows.append(("AV-Deepfake1M -> LAV-DF", f"paper, {CROSS_DATASET[0]}", CROSS_DATASET[1]))
+    return markdown_to_html(markdown_table(rows))
+
+
+def _videos_note(records: list[dict], counts: dict) -> str:
+    kinds = Counter(r["error"] for r in records)
+    summary = ", ".join(f"{kinds[k]} {k}" for k in ERROR_KINDS if kinds[k])
+    return _note(
+        f"{len(records)} test videos: {summary}. Clips: {counts['copied']} copied beside the page into "
+        f"{counts['folder']}/ ({counts['copied_mb']} MB of the {counts['limit_mb']:g} MB bound, failures first), "
+        f"{counts['linked']} linked to their place on disk by a relative path, {counts['missing']} not found. "
+        "The list starts with the failures; click a column to sort, a row to show the video.")
+
+
+def _random_weights_warning(inputs: DatasetInputs) -> str:
+    if inputs.summary is None or not Path(inputs.summary).is_file():
+        return ""
+    random_parts = [k for k, v in (_load_json(inputs.summary).get("extractor", {}).get("random_weights") or {}).items()
+                    if v]
+    if not random_parts:
+        return ""
+    return (f'<div class="warning"><b>The {html.escape(" and ".join(random_parts))} features come from '
+            "RANDOM-weight extractors</b>: the numbers test the pipeline, not the method.</div>")
+
+
+def build_dataset_page(config: dict, dataset: str, inputs: DatasetInputs, out, copy_mb: float) -> Path:
+    """Write the page of ``dataset`` to ``out`` (clips beside it, see videos.place_videos)."""
+    from model.predict import read_outputs
+    from wmmt.manifest import load_manifest
+
+    if dataset not in config.get("datasets", {}):
+        raise ValueError(f"config: no dataset {dataset!r} (has {sorted(config.get('datasets', {}))})")
+    out = Path(out)
+    manifest = load_manifest(inputs.manifest)
+    metrics = _load_json(inputs.metrics)
+    outputs = read_outputs(inputs.outputs)
+    classes = read_classes(inputs.classes)
+    figs = Figures()
+    sections = [("results", "Temporal forgery localization",
+                 _random_weights_warning(inputs) + results_section(config, dataset, metrics, inputs, manifest, figs))]
+    optional = [("classification", "Forgery type (four classes)", classification_section(metrics, figs)),
+                ("training", "Training curves", training_section(inputs.train_logs, figs)),
+                ("deviation", "Temporal deviation (cf. Fig. 3)", deviation_section(config, inputs, manifest, figs)),
+                ("tsne", "t-SNE before and after enhancement (cf. Fig. 4)",
+                 tsne_section(config, outputs, manifest, figs)),
+                ("ablations", "Ablations (Tables IV-VII)", tables_section(inputs)),
+                ("cross", "Cross-dataset (layout of Table III)", cross_section(inputs))]
+    sections += [s for s in optional if s[2] is not None]
+    heads = {h: _load_json(p) for h, p in inputs.head_predictions.items() if Path(p).is_file()}
+    records = video_records(manifest, outputs, classes, _load_json(inputs.predictions), heads)
+    counts = place_videos(records, out, copy_mb)
+    sections.append(("videos", "Test videos", _videos_note(records, counts) + videos_section()))
+    data = page_data(records, single=False, extra={"dataset": dataset, "clips": counts})
+    write_page(out, f"WMMT evaluation: dataset {dataset}", sections, data, figs)
+    log.info("%s: %d videos (%d clips copied, %d linked, %d missing)", out, len(records),
+             counts["copied"], counts["linked"], counts["missing"])
+    return out
