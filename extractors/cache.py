@@ -70,20 +70,20 @@ class VideoFeatures:
 
 def read_manifest(manifest) -> list[dict]:
     """Manifest rows (dicts with at least video_id and path), from a JSON-lines path or a DataFrame."""
+    from wmmt.manifest import ManifestError, ManifestLineError, manifest_lines
+
     if hasattr(manifest, "to_dict"):
         rows = manifest.to_dict(orient="records")
     else:
         path = Path(manifest)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: manifest not found")
-        rows = []
-        with open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}:{line_no}: not a JSON line ({exc.msg})") from exc
+        try:
+            rows = [record for _, record in manifest_lines(path)]
+        except ManifestLineError as exc:
+            raise ValueError(f"{exc.path}:{exc.line_number}: not a JSON line ({exc.problem})") from None
+        except ManifestError as exc:
+            raise ValueError(str(exc)) from None
     for i, row in enumerate(rows):
         if "video_id" not in row or "path" not in row:
             raise ValueError(f"manifest row {i} lacks video_id or path")

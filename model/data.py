@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from wmmt.manifest import ManifestError, ManifestLineError, manifest_lines
-from wmmt.vocab import SPLITS
+from wmmt.vocab import NUM_CLASSES, SPLITS
 
 TRAINING_COLUMNS = ("video_id", "split", "label")
 
@@ -86,7 +86,7 @@ def training_records(manifest: pd.DataFrame, source: str = "manifest") -> pd.Dat
     if bad_split:
         raise DataError(f"{source}: unknown split value(s) {bad_split}; expected {list(SPLITS)}")
     labels = pd.to_numeric(records["label"], errors="coerce")
-    if labels.isna().any() or not labels.isin([0, 1, 2, 3]).all():
+    if labels.isna().any() or not labels.isin(range(NUM_CLASSES)).all():
         raise DataError(f"{source}: label must be 0, 1, 2 or 3 for every video")
     records["label"] = labels.astype(int)
     if records["video_id"].duplicated().any():
