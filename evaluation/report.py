@@ -1,11 +1,13 @@
 """The evaluation report of one dataset: Markdown (and an HTML table page for `snakemake --report`).
 
-    python -m evaluation.report --config results/effective_config.yaml --dataset D --results results \
-        --out results/D/report.md
+    python -m evaluation.report --config results/effective_config.yaml --dataset D --manifest M \
+        --issues I --features SUMMARY --metrics M --predictions P --classes C --outputs O --model PT \
+        [--model-card --reference --tables --seed-study --cross TRAIN TEST METRICS] \
+        --out results/D/report.md --timelines PNG --deviation PNG --tsne PNG --html HTML
 
-Reads what the workflow produced under ``results/D`` (metrics, predictions, training
-log, feature summary, manifest issues, ablation tables, cross-dataset metrics) and
-writes the report with:
+Reads the files it is given, and only those (the workflow's rule ``report`` passes its
+declared inputs: metrics, predictions, model card, feature summary, manifest issues,
+ablation tables, seed study, cross-dataset metrics), and writes the report with:
   * the Table I layout (our mAP per IoU, average, AR per N, average) beside the paper's
     numbers for a dataset of the same format: WMMT, the fully supervised reference on the
     same features, a whole-video floor, the ratio WMMT / fully supervised, the subsets
@@ -26,14 +28,15 @@ import argparse
 import html
 import json
 import logging
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
 from evaluation.tables import floor_metrics, main_results_table, markdown_table, metrics_row
-from model.variants import PAPER_TABLES
 from wmmt.io import atomic_path, write_text
 from wmmt.vocab import CLASS_SHORT_NAMES, PAPER_AP_IOUS, PAPER_AR_NS
 
@@ -275,14 +278,6 @@ def _identity_section(summary: dict, ckpt_info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _model_info(run_dir: Path) -> dict:
-    info = {"checkpoint": str(run_dir / "model.pt")}
-    card = run_dir / "model_card.json"
-    if card.exists():
-        info.update(_load_json(card))
-    return info
-
-
 def _failures_section(summary: dict, issues: dict) -> str:
     failures = summary.get("failures", [])
     lines = ["## Extraction failures and dataset issues", ""]
@@ -304,22 +299,97 @@ def _failures_section(summary: dict, issues: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
+@dataclass(frozen=True)
+class ReportFiles:
+    """What a report reads (rule report's declared inputs; metrics, predictions, classes, outputs and
+    model are the full model's) and writes (its declared outputs). The feature cache is the folder
+    holding its summary.json."""
+
+    manifest: Path
+    issues: Path
+    features: Path
+    metrics: Path
+    predictions: Path
+    classes: Path
+    outputs: Path
+    model: Path
+    out: Path
+    timelines: Path
+    deviation: Path
+    tsne: Path
+    html: Path
+    model_card: Path | None = None
+    reference: Path | None = None  # the fully supervised reference's test metrics (with the ablations)
+    tables: tuple[Path, ...] = ()  # the ablation tables, in the order they are shown
+    seed_study: Path | None = None
+    cross: tuple[tuple[str, str, Path], ...] = ()  # (train dataset, test dataset, metrics.json)
+
+
+def _model_info(model: Path, card: Path | None) -> dict:
+    info = {"checkpoint": str(model)}
+    if card is not None:
+        info.update(_load_json(card))
+    return info
+
+
+def _link(path: Path, files: ReportFiles) -> str:
+    """``path`` as the report links it: relative to the report's folder."""
+    return Path(os.path.relpath(path, files.out.parent)).as_posix()
+
+
+def _figures(config: dict, files: ReportFiles, manifest, outputs: dict, predictions: dict) -> list[str]:
+    """The FAS timelines, temporal deviation (Fig. 3) and t-SNE (Fig. 4) sections, figures written."""
     from extractors.cache import FeatureCache
     from model.data import feature_stats
-    from model.predict import load_model, read_outputs
+    from model.predict import load_model
+
+    report_cfg = config.get("report", {})
+    chosen = plot_timelines(outputs, manifest, predictions, report_cfg.get("timelines", 4), files.timelines)
+    parts = ["## FAS timelines", "",
+             f"![FAS timelines]({_link(files.timelines, files)})\n\nVideos: {', '.join(f'`{v}`' for v in chosen)}.",
+             ""]
+    cache = FeatureCache(files.features.parent)
+    # Train-split statistics, the ones the model's input_norm applies (never a video's own).
+    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
+    parts.append(deviation_section(cache, manifest, load_model(files.model)[0], feature_stats(cache, train_ids),
+                                   files.deviation, report_cfg.get("tsne_videos", 200)))
+    tsne_note = plot_tsne(outputs, manifest, report_cfg.get("tsne_videos", 200), files.tsne)
+    if not files.tsne.exists():  # keep the declared output even when t-SNE cannot run
+        plt = _plt()
+        fig = plt.figure(figsize=(4, 1))
+        fig.text(0.5, 0.5, tsne_note, ha="center", fontsize=7)
+        _savefig(fig, files.tsne)
+        plt.close(fig)
+    parts.append(f"## t-SNE before and after enhancement (cf. Fig. 4)\n\n![t-SNE]({_link(files.tsne, files)})"
+                 f"\n\n{tsne_note}\n")
+    return parts
+
+
+def _ablation_sections(files: ReportFiles) -> tuple[list[str], list]:
+    """The ablation tables, the seed study and the cross-dataset table (Markdown parts, cross rows)."""
+    parts = []
+    if files.tables:
+        parts.append("# Ablations (Tables IV-VII), each variant trained on this dataset\n")
+        parts += ["#" + Path(path).read_text(encoding="utf-8") for path in files.tables]
+    if files.seed_study is not None:
+        parts.append("## Variants over several training seeds (python -m evaluation.seed_study)\n\n"
+                     + files.seed_study.read_text(encoding="utf-8"))
+    cross_rows = [(f"{train} -> {test}", "ours", metrics_row(_load_json(path))) for train, test, path in files.cross]
+    if cross_rows:
+        cross_rows.append(("AV-Deepfake1M -> LAV-DF", f"paper, {CROSS_DATASET[0]}", CROSS_DATASET[1]))
+        parts.append("## Cross-dataset (layout of Table III)\n")
+        parts.append(markdown_table(cross_rows))
+    return parts, cross_rows
+
+
+def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
+    from model.predict import read_outputs
     from wmmt.manifest import load_manifest
 
-    ds_dir = results / dataset
-    fig_dir = ds_dir / "figures"
     fmt = config["datasets"][dataset]["format"]
-    manifest = load_manifest(ds_dir / "manifest.jsonl")
-    metrics = _load_json(ds_dir / "runs/full/test/metrics.json")
-    predictions = _load_json(ds_dir / "runs/full/test/predictions.json")
-    outputs = read_outputs(ds_dir / "runs/full/test/outputs.npz")
-    summary = _load_json(ds_dir / "features/summary.json")
-    issues = _load_json(ds_dir / "manifest_issues.json")
-    report_cfg = config.get("report", {})
+    manifest = load_manifest(files.manifest)
+    metrics = _load_json(files.metrics)
+    summary = _load_json(files.features)
 
     paper_title = INTRA_DATASET[fmt][0]
     parts = [f"# WMMT evaluation report: dataset `{dataset}`", ""]
@@ -327,73 +397,29 @@ def build_report(config: dict, dataset: str, results: Path, out: Path) -> str:
     if random_parts:
         parts += [f"> **The {' and '.join(random_parts)} features come from RANDOM-weight extractors**: the numbers "
                   "below test the pipeline, not the method (see the identity section at the end).", ""]
-    parts.append(f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), "
-                 "forged segments from modality-aware expert selection.")
-    parts.append("")
-    parts.append(f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})")
-    parts.append("")
+    parts += [f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), forged segments "
+              "from modality-aware expert selection.", "",
+              f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})", ""]
     # The fully supervised reference is trained with the ablation variants (workflow/rules/report.smk).
-    reference = _load_json(ds_dir / "runs/supervised/test/metrics.json") if config.get("ablations", True) else None
-    floor = floor_metrics(ds_dir / "runs/full/test/classes.csv", manifest, config)
+    reference = _load_json(files.reference) if files.reference is not None else None
+    floor = floor_metrics(files.classes, manifest, config)
     main_table, rows = main_results_table(dataset, fmt, metrics, reference, floor,
                                           reference_note="not built (ablations: false)")
-    parts.append(main_table)
-    parts.append("AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
-                 "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.")
-    parts.append("")
+    parts += [main_table, "AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
+              "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.", ""]
     cls = metrics.get("classification")
     if cls:
-        parts.append("## Forgery type (four classes)")
-        parts.append("")
-        parts.append(f"Accuracy: {100 * cls['accuracy']:.2f}%. Video-level AUC: "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cls.get("auc", {}).items())))
-        parts.append("")
-        parts.append(confusion_markdown(cls["confusion"]))
-    chosen = plot_timelines(outputs, manifest, predictions, report_cfg.get("timelines", 4),
-                            fig_dir / "fas_timelines.png")
-    parts.append("## FAS timelines")
-    parts.append("")
-    parts.append(f"![FAS timelines](figures/fas_timelines.png)\n\nVideos: {', '.join(f'`{v}`' for v in chosen)}.")
-    parts.append("")
-    cache = FeatureCache(ds_dir / "features")
-    # Train-split statistics, the ones the model's input_norm applies (never a video's own).
-    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
-    parts.append(deviation_section(cache, manifest, load_model(ds_dir / "runs/full/model.pt")[0],
-                                   feature_stats(cache, train_ids), fig_dir / "temporal_deviation.png",
-                                   report_cfg.get("tsne_videos", 200)))
-    tsne_note = plot_tsne(outputs, manifest, report_cfg.get("tsne_videos", 200), fig_dir / "tsne.png")
-    if not (fig_dir / "tsne.png").exists():  # keep the declared output even when t-SNE cannot run
-        plt = _plt()
-        fig = plt.figure(figsize=(4, 1))
-        fig.text(0.5, 0.5, tsne_note, ha="center", fontsize=7)
-        _savefig(fig, fig_dir / "tsne.png")
-        plt.close(fig)
-    parts.append(f"## t-SNE before and after enhancement (cf. Fig. 4)\n\n![t-SNE](figures/tsne.png)\n\n{tsne_note}\n")
-    if config.get("ablations", True):
-        parts.append("# Ablations (Tables IV-VII), each variant trained on this dataset\n")
-        for table in PAPER_TABLES:
-            path = ds_dir / "tables" / f"{table}.md"
-            parts.append("#" + path.read_text(encoding="utf-8") if path.exists() else f"({table} not built)\n")
-    if config.get("seed_study", {}).get("in_report"):
-        path = ds_dir / "tables" / "seed_study.md"
-        parts.append("## Variants over several training seeds (python -m evaluation.seed_study)\n\n"
-                     + (path.read_text(encoding="utf-8") if path.exists() else "(seed study not built)\n"))
-    cross_rows = []
-    for pair in config.get("cross_dataset", []):
-        if dataset not in (pair["train"], pair["test"]):
-            continue
-        path = results / "cross" / f"{pair['train']}_to_{pair['test']}" / "metrics.json"
-        if path.exists():
-            cross_rows.append((f"{pair['train']} -> {pair['test']}", "ours", metrics_row(_load_json(path))))
-    if cross_rows:
-        cross_rows.append(("AV-Deepfake1M -> LAV-DF", f"paper, {CROSS_DATASET[0]}", CROSS_DATASET[1]))
-        parts.append("## Cross-dataset (layout of Table III)\n")
-        parts.append(markdown_table(cross_rows))
-    parts.append(_failures_section(summary, issues))
-    parts.append(_identity_section(summary, _model_info(ds_dir / "runs" / "full")))
+        parts += ["## Forgery type (four classes)", "", f"Accuracy: {100 * cls['accuracy']:.2f}%. Video-level AUC: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cls.get("auc", {}).items())), "",
+                  confusion_markdown(cls["confusion"])]
+    parts += _figures(config, files, manifest, read_outputs(files.outputs), _load_json(files.predictions))
+    ablation_parts, cross_rows = _ablation_sections(files)
+    parts += ablation_parts
+    parts.append(_failures_section(summary, _load_json(files.issues)))
+    parts.append(_identity_section(summary, _model_info(files.model, files.model_card)))
     text = "\n".join(parts)
-    write_text(out, text)
-    _html_tables(rows, cls, cross_rows, ds_dir / "report_tables.html", dataset)
+    write_text(files.out, text)
+    _html_tables(rows, cls, cross_rows, files.html, dataset)
     return text
 
 
@@ -418,19 +444,43 @@ def _html_tables(rows, cls, cross_rows, path, dataset: str) -> None:
     write_text(path, "<html><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def main(argv=None) -> int:
+# (flag, help) of the files the report reads and writes; the optional ones may be left out.
+_READ = (("manifest", "manifest.jsonl"), ("issues", "the manifest's manifest_issues.json"),
+         ("features", "the feature cache's summary.json (the cache is its folder)"),
+         ("metrics", "the full model's test metrics.json"), ("predictions", "its test predictions.json"),
+         ("classes", "its test classes.csv"), ("outputs", "its test outputs.npz"), ("model", "its model.pt"))
+_WRITTEN = (("out", "report.md"), ("timelines", "FAS timelines (PNG)"), ("deviation", "temporal deviation (PNG)"),
+            ("tsne", "t-SNE (PNG)"), ("html", "the HTML tables page"))
+_OPTIONAL = (("model-card", "the full model's model_card.json"),
+             ("reference", "test metrics.json of the fully supervised reference"),
+             ("seed-study", "the seed study's Markdown table"))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation.report", description="Write a dataset's report.")
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", required=True, help="the workflow's effective config")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
+    for flag, what in _READ + _WRITTEN:
+        parser.add_argument(f"--{flag}", required=True, help=what)
+    for flag, what in _OPTIONAL:
+        parser.add_argument(f"--{flag}", help=what)
+    parser.add_argument("--tables", nargs="*", default=[], help="ablation tables (Markdown), shown in this order")
+    parser.add_argument("--cross", nargs=3, action="append", default=[], metavar=("TRAIN", "TEST", "METRICS"),
+                        help="cross-dataset metrics.json of a model trained on TRAIN, tested on TEST (repeatable)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from wmmt.config import ConfigError, load_config
 
+    paths = {k: Path(v) for k, v in vars(args).items() if k not in ("config", "dataset", "tables", "cross") and v}
+    files = ReportFiles(**paths, tables=tuple(Path(p) for p in args.tables),
+                        cross=tuple((train, test, Path(m)) for train, test, m in args.cross))
     try:
         config = load_config(args.config)
-        build_report(config, args.dataset, Path(args.results), Path(args.out))
+        build_report(config, args.dataset, files)
     except (ConfigError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

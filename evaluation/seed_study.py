@@ -14,6 +14,14 @@ over the seeds and every run's numbers::
         --variants full concat_baseline visual_only audio_only --seeds 0 1 2 \\
         --out-dir results/synthetic_large/seed_study --markdown seeds.md
 
+The same study in pieces, as the workflow runs it (one job per run, so that a cluster runs
+them in parallel): ``--run VARIANT SEED`` trains and scores one run and writes its numbers
+(``--json``); ``--combine RUN.json ...`` writes the table of those runs, in that order::
+
+    python -m evaluation.seed_study --run full 0 --config C --manifest M --features F \\
+        --out-dir results/D/seed_study --json results/D/seed_study/full-seed0.json
+    python -m evaluation.seed_study --combine results/D/seed_study/*.json --markdown seeds.md
+
 Training takes the config's ``model:`` / ``train:`` sections and each variant's overrides
 (model.variants), as the workflow's ``train`` rule does; only ``train.seed`` changes, and
 ``--set section.key=value`` applies to every variant. Weak supervision holds as in
@@ -32,8 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
-
-SUPERVISED = "supervised"  # the fully supervised reference, a study "variant" beside the paper's
+from model.variants import SUPERVISED  # the fully supervised reference, a study "variant" beside the paper's
 
 # (name, prediction source, ground truth): how every run is scored.
 SCORED = (
@@ -157,38 +164,43 @@ def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: di
     return rows
 
 
-def main(argv=None) -> int:
+def combine(paths) -> tuple[dict, list[dict]]:
+    """The runs written by ``--run`` (one JSON each), in the order given: (config and overrides, rows)."""
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            try:
+                runs.append(json.load(fh))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+        if not isinstance(runs[-1], dict) or "run" not in runs[-1]:
+            raise ValueError(f"{path}: not a run of the seed study (python -m evaluation.seed_study --run)")
+    return {"config": runs[0]["config"], "overrides": runs[0]["overrides"]}, [run["run"] for run in runs]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation.seed_study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="workflow config (model, train, proposals sections)")
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--features", required=True, help="feature cache folder")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--run", nargs=2, metavar=("VARIANT", "SEED"), help="train and score this one run only")
+    mode.add_argument("--combine", nargs="+", metavar="RUN_JSON", help="the table of these --run outputs")
+    parser.add_argument("--config", help="workflow config (model, train, proposals sections)")
+    parser.add_argument("--manifest")
+    parser.add_argument("--features", help="feature cache folder")
     parser.add_argument("--variants", nargs="+", default=["full", "concat_baseline", "visual_only", "audio_only"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="override for every variant, e.g. train.max_steps=900")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--out-dir", required=True, help="run folders go here")
-    parser.add_argument("--json", help="write every run's numbers here")
+    parser.add_argument("--out-dir", help="run folders go here")
+    parser.add_argument("--json", help="write every run's numbers here (--run: the run's)")
     parser.add_argument("--markdown", help="write the summary table here")
-    args = parser.parse_args(argv)
+    return parser
 
-    from model.variants import variant_names
-    from wmmt.config import ConfigError, load_config
-    from wmmt.io import write_json, write_text
-    from wmmt.manifest import load_manifest
 
-    try:
-        config = load_config(args.config)
-        overrides = parse_overrides(args.set)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    known = [*variant_names(config), SUPERVISED]
-    unknown = [v for v in args.variants if v not in known]
-    if unknown:
-        print(f"error: unknown variant(s) {unknown}; known: {known}", file=sys.stderr)
-        return 2
+def _load_data(args):
+    """The manifest (videos without features left out) and the feature cache."""
     from extractors.cache import FeatureCache
+    from wmmt.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
     # The cache is read as training reads it (memory-mapped shards, random access): memory stays
@@ -201,11 +213,56 @@ def main(argv=None) -> int:
         print(f"warning: {int((~manifest['video_id'].isin(have)).sum())} video(s) of {args.manifest} have no "
               f"features in {args.features}; left out", file=sys.stderr)
         manifest = manifest[manifest["video_id"].isin(have)].reset_index(drop=True)
-    rows = study(config, manifest, cache, args.variants, args.seeds, args.out_dir, overrides, args.device)
+    return manifest, cache
+
+
+def _checked(parser, args) -> tuple[dict, dict, list[str], list[int]]:
+    """(config, overrides, variants, seeds) of --run or of the whole study. ValueError on a bad
+    config, override or variant, before any data is read."""
+    from model.variants import variant_names
+    from wmmt.config import load_config
+
+    missing = [f"--{name.replace('_', '-')}" for name in ("config", "manifest", "features", "out_dir")
+               if getattr(args, name) is None]
+    if missing:
+        parser.error(f"the study needs {', '.join(missing)}")
+    if args.run and not args.run[1].isdigit():
+        parser.error(f"--run {' '.join(args.run)}: the seed must be a whole number")
+    config = load_config(args.config)  # ConfigError (a ValueError) naming the file
+    overrides = parse_overrides(args.set)
+    variants, seeds = ([args.run[0]], [int(args.run[1])]) if args.run else (args.variants, args.seeds)
+    known = [*variant_names(config), SUPERVISED]
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {known}")
+    return config, overrides, variants, seeds
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from wmmt.io import write_json, write_text
+
+    try:
+        if args.combine:
+            settings, rows = combine(args.combine)
+        else:
+            config, overrides, variants, seeds = _checked(parser, args)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.combine:
+        settings = {"config": str(args.config), "overrides": overrides}
+        manifest, cache = _load_data(args)
+        rows = study(config, manifest, cache, variants, seeds, args.out_dir, overrides, args.device)
+    if args.run:
+        if args.json:
+            write_json(args.json, {**settings, "run": rows[0]})
+        return 0
     table = summary_table(rows)
     print(table)
     if args.json:
-        write_json(args.json, {"config": str(args.config), "overrides": overrides, "runs": rows})
+        write_json(args.json, {**settings, "runs": rows})
     if args.markdown:
         write_text(args.markdown, table)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from evaluation.seed_study import SCORED, parse_overrides, split_truth, study, summary_table
@@ -82,3 +84,36 @@ def test_summary_prints_the_ratio_to_the_reference():
     rows = [{**row, "variant": "full", "seed": 0, "test_accuracy_4class": 0.5, SCORED[0][0]: (30.0, 40.0)},
             {**row, "variant": "supervised", "seed": 0, "test_accuracy_4class": 0.6, SCORED[0][0]: (60.0, 70.0)}]
     assert "full WMMT 30.00 / reference 60.00 = 0.50" in summary_table(rows)
+
+
+def test_runs_written_one_by_one_combine_into_the_same_table(tmp_path, capsys):
+    from evaluation.seed_study import main
+
+    row = {name: (10.0, 20.0) for name, _, _ in SCORED}
+    rows = [{**row, "variant": v, "seed": s, "train_seconds": 1.0, "test_accuracy_4class": 0.25 * (s + 1),
+             SCORED[0][0]: (30.0 + s, 40.0)} for v in ("full", "visual_only") for s in (0, 1)]
+    paths = []
+    for r in rows:  # what each `--run VARIANT SEED` job writes
+        paths.append(tmp_path / f"{r['variant']}-seed{r['seed']}.json")
+        paths[-1].write_text(json.dumps({"config": "c.yaml", "overrides": {}, "run": r}))
+    out_json, out_md = tmp_path / "study.json", tmp_path / "study.md"
+    assert main(["--combine", *map(str, paths), "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    assert out_md.read_text() == summary_table(rows)
+    combined = json.loads(out_json.read_text())
+    assert combined["config"] == "c.yaml" and [(r["variant"], r["seed"]) for r in combined["runs"]] == [
+        ("full", 0), ("full", 1), ("visual_only", 0), ("visual_only", 1)]
+    (tmp_path / "bad.json").write_text(json.dumps({"runs": []}))
+    assert main(["--combine", str(tmp_path / "bad.json")]) == 2
+    assert "not a run of the seed study" in capsys.readouterr().err
+
+
+def test_one_run_is_checked_before_reading_data(tmp_path, capsys):
+    from evaluation.seed_study import main
+
+    common = ["--config", ".test/config.yaml", "--manifest", str(tmp_path / "none.jsonl"), "--features",
+              str(tmp_path), "--out-dir", str(tmp_path / "runs"), "--json", str(tmp_path / "run.json")]
+    assert main(["--run", "no_such_variant", "0", *common]) == 2
+    assert "unknown variant(s) ['no_such_variant']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--run", "full", "zero", *common])
+    assert "the seed must be a whole number" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: paths, input functions, resources.
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ _own_python = any(m.name in ("CONDA", "APPTAINER") for m in _deployment)
 _python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \"$@\"; }}}}; "
 shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
+from evaluation.tables import PREDICTION_FILES  # noqa: E402
 from model.variants import PAPER_TABLES, validate_config_and_variants  # noqa: E402
+from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
 # The config's one validation, when the workflow loads: the schema (workflow/schemas/,
 # defaults filled in), cross references, and the model/train sections of every variant,
@@ -33,19 +36,30 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     shard=r"\d{5}",
     variant=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
 
 
-def dataset_inputs(wildcards):
-    """What the manifest of a dataset is read from: the generated folder, or the metadata files."""
-    ds = DATASETS[wildcards.dataset]
-    if "synthetic" in ds:
-        return {"root": ds["root"]}
-    return {"metadata": [str(Path(ds["root"]) / m) for m in ds["metadata"]]}
+def parent(path):
+    """The folder of a declared file, for a CLI that takes the folder (a feature cache holding its
+    summary.json, a run folder holding its model.pt)."""
+    return str(Path(path).parent)
 
 
 def metadata_paths(dataset):
     ds = DATASETS[dataset]
     return [str(Path(ds["root"]) / m) for m in ds["metadata"]]
+
+
+def dataset_source(dataset):
+    """What a dataset's metadata is read from (the files inside it, metadata_paths): the generated
+    folder (rule synthetic_dataset's output), or the metadata files."""
+    if "synthetic" in DATASETS[dataset]:
+        return {"root": DATASETS[dataset]["root"]}
+    return {"metadata": metadata_paths(dataset)}
+
+
+def dataset_inputs(wildcards):
+    return dataset_source(wildcards.dataset)
 
 
 def extractor_inputs(wildcards):
@@ -95,15 +109,67 @@ def shard_dirs(wildcards):
     return [f"results/{wildcards.dataset}/features/shard-{i:05d}" for i in range(n)]
 
 
-def table_variants():
-    return sorted({row.variant for _, rows in PAPER_TABLES.values() for row in rows})
+# The splits predicted: the labelled test split, and each test set without labels that a
+# dataset's metadata lists (test_files.txt: hidden_test; testA_files.txt: testA; ...).
+PREDICTED_SPLITS = ["test"] + sorted(
+    {file_list_split(m) for ds in DATASETS.values() for m in ds["metadata"] if is_file_list(m)}
+)
+
+
+def predicted_folder(splits, named=False):
+    """The regex of a predictions folder under results/, the wildcard {predicted} of the predict rule;
+    <dataset>/runs/<variant>/<split>: a variant on a split of the dataset it was trained on;
+    cross/<train>_to_<test>: the full model of dataset <train> on the test split of <test>."""
+    ds = "|".join(re.escape(d) for d in DATASETS)
+    group = (lambda name: f"(?P<{name}>") if named else (lambda name: "(?:")
+    return (f"{group('dataset')}{ds})/runs/{group('variant')}[A-Za-z0-9_]+)/{group('split')}"
+            f"{'|'.join(map(re.escape, splits))})|cross/{group('train')}{ds})_to_{group('test')}{ds})")
+
+
+def predicted_run(predicted):
+    """(dataset the model was trained on, variant, dataset predicted, split) of a predictions folder."""
+    m = re.fullmatch(predicted_folder(PREDICTED_SPLITS, named=True), predicted)
+    if m is None:
+        raise ValueError(f"results/{predicted}: not a predictions folder")
+    if m["train"] is not None:
+        return m["train"], "full", m["test"], "test"
+    return m["dataset"], m["variant"], m["dataset"], m["split"]
+
+
+def prediction_inputs(wildcards):
+    trained, variant, dataset, _ = predicted_run(wildcards.predicted)
+    return {
+        "config": EFFECTIVE_CONFIG,
+        "checkpoint": f"results/{trained}/runs/{variant}/model.pt",
+        "manifest": f"results/{dataset}/manifest.jsonl",
+        "features": f"results/{dataset}/features/summary.json",
+    }
+
+
+def evaluation_inputs(wildcards):
+    """The test predictions and the metadata of the dataset predicted (the official evaluators
+    read the published metadata)."""
+    dataset = predicted_run(wildcards.predicted)[2]
+    folder = f"results/{wildcards.predicted}"
+    return {"predictions": f"{folder}/predictions.json", "classes": f"{folder}/classes.csv",
+            **dataset_source(dataset)}
+
+
+def table_predictions(wildcards):
+    """The prediction files that the rows of an ablation table score (PAPER_TABLES)."""
+    rows = PAPER_TABLES[wildcards.table][1]
+    return sorted({f"results/{wildcards.dataset}/runs/{r.variant}/test/{PREDICTION_FILES[r.head]}" for r in rows})
+
+
+def seed_study_runs(wildcards):
+    study = config["seed_study"]
+    return [f"results/{wildcards.dataset}/seed_study/{v}-seed{s}.json" for v in study["variants"]
+            for s in study["seeds"]]
 
 
 def get_final_output():
     """What `snakemake` builds by default: the main dataset's report (tables included), and the
     challenge submission of each test set without labels its metadata lists (docs/real-data.md)."""
-    from wmmt.manifest import file_list_split, is_file_list
-
     targets = [f"results/{MAIN}/report.md"]
     for name in DATASETS[MAIN]["metadata"]:
         if is_file_list(name):
@@ -123,27 +189,45 @@ def eval_args():
     return " ".join(args)
 
 
+def cross_pairs(dataset):
+    return [p for p in config["cross_dataset"] if dataset in (p["train"], p["test"])]
+
+
 def report_inputs(wildcards):
     ds = wildcards.dataset
+    full = f"results/{ds}/runs/full"
     inputs = {
         "config": EFFECTIVE_CONFIG,
         "manifest": f"results/{ds}/manifest.jsonl",
         "issues": f"results/{ds}/manifest_issues.json",
         "features": f"results/{ds}/features/summary.json",
-        "metrics": f"results/{ds}/runs/full/test/metrics.json",
-        "outputs": f"results/{ds}/runs/full/test/outputs.npz",
-        "model": f"results/{ds}/runs/full/model.pt",
+        "metrics": f"{full}/test/metrics.json",
+        "predictions": f"{full}/test/predictions.json",
+        # The floor of Table I scores the full model's P(fake).
+        "classes": f"{full}/test/classes.csv",
+        "outputs": f"{full}/test/outputs.npz",
+        "model": f"{full}/model.pt",
+        "model_card": f"{full}/model_card.json",
     }
     if config["ablations"]:
+        # The fully supervised reference is trained with the other comparison models.
+        inputs["reference"] = f"results/{ds}/runs/supervised/test/metrics.json"
         inputs["tables"] = [f"results/{ds}/tables/{t}.md" for t in PAPER_TABLES]
     if config["seed_study"]["in_report"]:
         inputs["seed_study"] = f"results/{ds}/tables/seed_study.md"
-    inputs["cross"] = [
-        f"results/cross/{p['train']}_to_{p['test']}/metrics.json"
-        for p in config["cross_dataset"]
-        if ds in (p["train"], p["test"])
-    ]
+    inputs["cross"] = [f"results/cross/{p['train']}_to_{p['test']}/metrics.json" for p in cross_pairs(ds)]
     return inputs
+
+
+def report_optional_args(wildcards, input):
+    """The report's flags for its optional declared inputs (report_inputs)."""
+    given = dict(input.items())
+    args = [f"--{key.replace('_', '-')} {given[key]}" for key in ("reference", "seed_study") if key in given]
+    if given.get("tables"):
+        args.append("--tables " + " ".join(given["tables"]))
+    pairs = cross_pairs(wildcards.dataset)
+    args += [f"--cross {p['train']} {p['test']} {path}" for p, path in zip(pairs, input.cross)]
+    return " ".join(args)
 
 
 # The validated config (defaults filled in) as the CLIs read it. Rule effective_config writes

@@ -1,32 +1,26 @@
-# Prediction on the test split (and on test sets without labels), evaluation, challenge
-# submissions, the paper's ablation tables, cross-dataset.
-from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
-
-# The splits predicted: the labelled test split, and each test set without labels that a
-# dataset's metadata lists (test_files.txt: hidden_test; testA_files.txt: testA; ...).
-PREDICTED_SPLITS = ["test"] + sorted(
-    {file_list_split(m) for ds in DATASETS.values() for m in ds["metadata"] if is_file_list(m)}
-)
+# Prediction (test splits, test sets without labels, cross-dataset), evaluation, challenge
+# submissions, the paper's ablation tables, the seed study.
 
 
 rule predict:
     input:
-        config=EFFECTIVE_CONFIG,
-        checkpoint="results/{dataset}/runs/{variant}/model.pt",
-        manifest="results/{dataset}/manifest.jsonl",
-        features="results/{dataset}/features/summary.json",
+        unpack(prediction_inputs),
     output:
-        predictions="results/{dataset}/runs/{variant}/{split}/predictions.json",
-        classes="results/{dataset}/runs/{variant}/{split}/classes.csv",
-        outputs="results/{dataset}/runs/{variant}/{split}/outputs.npz",
+        # predictions.json (expert selection) and one file per head (the ablation tables' rows)
+        **{head: f"results/{{predicted}}/{name}" for head, name in PREDICTION_FILES.items()},
+        classes="results/{predicted}/classes.csv",
+        outputs="results/{predicted}/outputs.npz",
     wildcard_constraints:
-        split="|".join(PREDICTED_SPLITS),
+        predicted=predicted_folder(PREDICTED_SPLITS),
     params:
+        cache=lambda wc, input: parent(input.features),
+        split=lambda wc: predicted_run(wc.predicted)[3],
+        out_dir=lambda wc, output: parent(output.classes),
         device=config["device"],
     conda:
         "../../environment.yml"
     log:
-        "logs/{dataset}/predict/{split}/{variant}.log",
+        "logs/predict/{predicted}.log",
     threads: 1
     resources:
         gpu=GPU,
@@ -34,9 +28,8 @@ rule predict:
         runtime=120,
     shell:
         "python -m model.predict --config {input.config} --checkpoint {input.checkpoint} "
-        "--manifest {input.manifest} --features results/{wildcards.dataset}/features --split {wildcards.split} "
-        "--out-dir results/{wildcards.dataset}/runs/{wildcards.variant}/{wildcards.split} "
-        "--device {params.device} > {log} 2>&1"
+        "--manifest {input.manifest} --features {params.cache} --split {params.split} "
+        "--out-dir {params.out_dir} --device {params.device} > {log} 2>&1"
 
 
 rule submission:
@@ -65,19 +58,19 @@ rule submission:
 
 rule evaluate:
     input:
-        predictions="results/{dataset}/runs/{variant}/test/predictions.json",
-        classes="results/{dataset}/runs/{variant}/test/classes.csv",
-        manifest="results/{dataset}/manifest.jsonl",
+        unpack(evaluation_inputs),
     output:
-        metrics="results/{dataset}/runs/{variant}/test/metrics.json",
+        metrics="results/{predicted}/metrics.json",
+    wildcard_constraints:
+        predicted=predicted_folder(["test"]),
     params:
-        fmt=lambda wc: DATASETS[wc.dataset]["format"],
-        metadata=lambda wc: metadata_paths(wc.dataset),
+        fmt=lambda wc: DATASETS[predicted_run(wc.predicted)[2]]["format"],
+        metadata=lambda wc: metadata_paths(predicted_run(wc.predicted)[2]),
         args=eval_args(),
     conda:
         "../../environment.yml"
     log:
-        "logs/{dataset}/evaluate/{variant}.log",
+        "logs/evaluate/{predicted}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -90,10 +83,7 @@ rule evaluate:
 
 rule ablation_table:
     input:
-        outputs=lambda wc: [
-            f"results/{wc.dataset}/runs/{v}/test/outputs.npz"
-            for v in sorted({row.variant for row in PAPER_TABLES[wc.table][1]})
-        ],
+        predictions=table_predictions,
         manifest="results/{dataset}/manifest.jsonl",
     output:
         table=report(
@@ -104,6 +94,9 @@ rule ablation_table:
         ),
     wildcard_constraints:
         table="|".join(PAPER_TABLES),
+    params:
+        # evaluation.tables reads <runs>/<variant>/test/<file> of each row: the declared inputs.
+        runs=lambda wc, input: str(Path(input.predictions[0]).parents[2]),
     conda:
         "../../environment.yml"
     log:
@@ -113,16 +106,42 @@ rule ablation_table:
         mem_mb=4000,
         runtime=30,
     shell:
-        "python -m evaluation.tables --table {wildcards.table} "
-        "--runs results/{wildcards.dataset}/runs --manifest {input.manifest} "
-        "--dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
+        "python -m evaluation.tables --table {wildcards.table} --runs {params.runs} "
+        "--manifest {input.manifest} --dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
 
 
-rule seed_study:
+# The seed study: one job per (variant, seed), each training and scoring one run, then a table.
+rule seed_study_run:
     input:
         config=EFFECTIVE_CONFIG,
         manifest="results/{dataset}/manifest.jsonl",
         features="results/{dataset}/features/summary.json",
+    output:
+        # The run's training folder (results/{dataset}/seed_study/{variant}-seed{seed}/) is its
+        # working state, kept so that a killed job resumes, as rule train's.
+        scores="results/{dataset}/seed_study/{variant}-seed{seed}.json",
+    params:
+        cache=lambda wc, input: parent(input.features),
+        out_dir=lambda wc, output: parent(output.scores),
+        device=config["device"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/seed_study/{variant}-seed{seed}.log",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=16000 if GPU else 8000,
+        runtime=24 * 60,
+    shell:
+        "python -m evaluation.seed_study --run {wildcards.variant} {wildcards.seed} --config {input.config} "
+        "--manifest {input.manifest} --features {params.cache} --out-dir {params.out_dir} "
+        "--device {params.device} --json {output.scores} > {log} 2>&1"
+
+
+rule seed_study:
+    input:
+        runs=seed_study_runs,
     output:
         table=report(
             "results/{dataset}/tables/seed_study.md",
@@ -131,78 +150,14 @@ rule seed_study:
             subcategory="{dataset}",
         ),
         runs="results/{dataset}/tables/seed_study.json",
-    params:
-        variants=" ".join(config["seed_study"]["variants"]),
-        seeds=" ".join(str(s) for s in config["seed_study"]["seeds"]),
-        device=config["device"],
     conda:
         "../../environment.yml"
     log:
         "logs/{dataset}/tables/seed_study.log",
     threads: 1
     resources:
-        gpu=GPU,
-        mem_mb=16000 if GPU else 8000,
-        runtime=24 * 60,
+        mem_mb=2000,
+        runtime=10,
     shell:
-        "python -m evaluation.seed_study --config {input.config} --manifest {input.manifest} "
-        "--features results/{wildcards.dataset}/features --variants {params.variants} --seeds {params.seeds} "
-        "--device {params.device} --out-dir results/{wildcards.dataset}/seed_study "
-        "--json {output.runs} --markdown {output.table} > {log} 2>&1"
-
-
-rule predict_cross:
-    input:
-        config=EFFECTIVE_CONFIG,
-        checkpoint="results/{train}/runs/full/model.pt",
-        manifest="results/{test}/manifest.jsonl",
-        features="results/{test}/features/summary.json",
-    output:
-        predictions="results/cross/{train}_to_{test}/predictions.json",
-        classes="results/cross/{train}_to_{test}/classes.csv",
-        outputs="results/cross/{train}_to_{test}/outputs.npz",
-    wildcard_constraints:
-        train="|".join(DATASETS),
-        test="|".join(DATASETS),
-    params:
-        device=config["device"],
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/cross/{train}_to_{test}/predict.log",
-    threads: 1
-    resources:
-        gpu=GPU,
-        mem_mb=8000,
-        runtime=120,
-    shell:
-        "python -m model.predict --config {input.config} --checkpoint {input.checkpoint} "
-        "--manifest {input.manifest} --features results/{wildcards.test}/features --split test "
-        "--out-dir results/cross/{wildcards.train}_to_{wildcards.test} --device {params.device} > {log} 2>&1"
-
-
-rule evaluate_cross:
-    input:
-        predictions="results/cross/{train}_to_{test}/predictions.json",
-        classes="results/cross/{train}_to_{test}/classes.csv",
-    output:
-        metrics="results/cross/{train}_to_{test}/metrics.json",
-    wildcard_constraints:
-        train="|".join(DATASETS),
-        test="|".join(DATASETS),
-    params:
-        fmt=lambda wc: DATASETS[wc.test]["format"],
-        metadata=lambda wc: metadata_paths(wc.test),
-        args=eval_args(),
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/cross/{train}_to_{test}/evaluate.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    shell:
-        "python -m evaluation.evaluate --predictions {input.predictions} --classes {input.classes} "
-        "--metadata {params.metadata} --format {params.fmt} --split test {params.args} "
-        "--out {output.metrics} > {log} 2>&1"
+        "python -m evaluation.seed_study --combine {input.runs} --json {output.runs} "
+        "--markdown {output.table} > {log} 2>&1"

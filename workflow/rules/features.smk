@@ -30,10 +30,12 @@ rule features:
         manifest="results/{dataset}/manifest.jsonl",
     output:
         summary="results/{dataset}/features/summary.json",
+    params:
+        # The cache folder: the one that holds the shards (and the summary).
+        cache=lambda wc, input: parent(input.shards[0]),
+        size=EXTRACTION["shard_size"],
     conda:
         "../../environment.yml"
-    params:
-        size=EXTRACTION["shard_size"],
     log:
         "logs/{dataset}/features_summary.log",
     threads: 1
@@ -41,5 +43,5 @@ rule features:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m extractors.cache --summary results/{wildcards.dataset}/features "
+        "python -m extractors.cache --summary {params.cache} "
         "--manifest {input.manifest} --shard-size {params.size} --out {output.summary} > {log} 2>&1"

@@ -4,16 +4,9 @@
 # cross-dataset results, Fig. 3 and Fig. 4).
 
 
-
 rule report:
     input:
         unpack(report_inputs),
-        # The Table I rows beside WMMT: the floor scores the full model's P(fake); the fully
-        # supervised reference is trained with the other comparison models (ablations).
-        classes="results/{dataset}/runs/full/test/classes.csv",
-        reference=lambda wc: (
-            f"results/{wc.dataset}/runs/supervised/test/metrics.json" if config["ablations"] else []
-        ),
     output:
         report="results/{dataset}/report.md",
         timelines=report(
@@ -40,6 +33,8 @@ rule report:
             category="Results",
             subcategory="{dataset}",
         ),
+    params:
+        optional=report_optional_args,  # the reference, tables, seed study and cross-dataset metrics
     conda:
         "../../environment.yml"
     log:
@@ -50,4 +45,8 @@ rule report:
         runtime=30,
     shell:
         "python -m evaluation.report --config {input.config} --dataset {wildcards.dataset} "
-        "--results results --out {output.report} > {log} 2>&1"
+        "--manifest {input.manifest} --issues {input.issues} --features {input.features} "
+        "--metrics {input.metrics} --predictions {input.predictions} --classes {input.classes} "
+        "--outputs {input.outputs} --model {input.model} --model-card {input.model_card} {params.optional} "
+        "--out {output.report} --timelines {output.timelines} --deviation {output.deviation} "
+        "--tsne {output.tsne} --html {output.html_table} > {log} 2>&1"

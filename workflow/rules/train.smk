@@ -30,6 +30,7 @@ rule train:
         # working state, which Snakemake would delete before rerunning an interrupted job; kept,
         # they let a killed or timed-out job resume where it stopped.
         model="results/{dataset}/runs/{variant}/model.pt",
+        card="results/{dataset}/runs/{variant}/model_card.json",
         curves=report(
             "results/{dataset}/runs/{variant}/curves.png",
             caption="../report/curves.rst",
@@ -38,6 +39,8 @@ rule train:
             labels={"variant": "{variant}"},
         ),
     params:
+        cache=lambda wc, input: parent(input.features),
+        run_dir=lambda wc, output: parent(output.model),
         device=config["device"],
     conda:
         "../../environment.yml"
@@ -50,8 +53,7 @@ rule train:
         runtime=24 * 60,
     shell:
         "python -m model.train --config {input.config} --variant {wildcards.variant} "
-        "--manifest {input.manifest} --features results/{wildcards.dataset}/features "
-        "--out results/{wildcards.dataset}/runs/{wildcards.variant} --device {params.device} "
+        "--manifest {input.manifest} --features {params.cache} --out {params.run_dir} --device {params.device} "
         "--restart-if-changed --export {output.model} > {log} 2>&1"
 
 
@@ -71,6 +73,7 @@ rule train_supervised:
         features="results/{dataset}/features/summary.json",
     output:
         model="results/{dataset}/runs/supervised/model.pt",
+        card="results/{dataset}/runs/supervised/model_card.json",
         curves=report(
             "results/{dataset}/runs/supervised/curves.png",
             caption="../report/curves.rst",
@@ -79,6 +82,8 @@ rule train_supervised:
             labels={"variant": "supervised (fully supervised reference)"},
         ),
     params:
+        cache=lambda wc, input: parent(input.features),
+        run_dir=lambda wc, output: parent(output.model),
         device=config["device"],
     conda:
         "../../environment.yml"
@@ -91,5 +96,5 @@ rule train_supervised:
         runtime=24 * 60,
     shell:
         "python -m model.supervised --config {input.config} --manifest {input.manifest} "
-        "--features results/{wildcards.dataset}/features --out results/{wildcards.dataset}/runs/supervised "
-        "--device {params.device} --no-progress --export {output.model} > {log} 2>&1"
+        "--features {params.cache} --out {params.run_dir} --device {params.device} --no-progress "
+        "--export {output.model} > {log} 2>&1"
