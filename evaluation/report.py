@@ -38,7 +38,8 @@ import numpy as np
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
 from evaluation.tables import floor_metrics, main_results_table, markdown_table, metrics_row
 from wmmt.io import atomic_path, write_text
-from wmmt.vocab import CLASS_SHORT_NAMES, PAPER_AP_IOUS, PAPER_AR_NS
+from wmmt.vocab import CLASS_SHORT_NAMES as CLASS_NAMES
+from wmmt.vocab import PAPER_AP_IOUS, PAPER_AR_NS
 
 log = logging.getLogger("wmmt.report")
 
@@ -87,8 +88,8 @@ def plot_timelines(outputs: dict, manifest, predictions: dict, n: int, path) -> 
         ax.plot(t, video["score_expert"], "k-", lw=1)
         ax.set_ylim(0, 1)
         ax.set_ylabel("fake", fontsize=8)
-        ax.set_title(f"{vid}: truth {CLASS_SHORT_NAMES[int(test.loc[vid, 'label'])]}, "
-                     f"predicted {CLASS_SHORT_NAMES[video['video_class']]}", fontsize=9)
+        ax.set_title(f"{vid}: truth {CLASS_NAMES[int(test.loc[vid, 'label'])]}, "
+                     f"predicted {CLASS_NAMES[video['video_class']]}", fontsize=9)
     axes[-1, 0].set_xlabel("time (s): red = forged (ground truth), blue = top-5 predicted segments")
     fig.tight_layout()
     _savefig(fig, path)
@@ -232,7 +233,7 @@ def plot_tsne(outputs: dict, manifest, limit: int, path, seed: int = 0) -> str:
     emb = outputs["embeddings"]
     panels = [("audio", "f_a_embed", "f_a", np.isin(labels, (1, 3)).astype(int), ("genuine", "forged")),
               ("visual", "f_v_embed", "f_v", np.isin(labels, (1, 2)).astype(int), ("genuine", "forged")),
-              ("multimodal", "f_m_embed", "f_m", labels, CLASS_SHORT_NAMES)]
+              ("multimodal", "f_m_embed", "f_m", labels, CLASS_NAMES)]
     panels = [p for p in panels if p[1] in emb and p[2] in emb]
     if not panels or len(ids) < 5:
         return "t-SNE skipped: the variant has no such features or too few test videos."
@@ -257,9 +258,9 @@ def plot_tsne(outputs: dict, manifest, limit: int, path, seed: int = 0) -> str:
 
 
 def confusion_markdown(confusion) -> str:
-    head = "| true \\ predicted | " + " | ".join(CLASS_SHORT_NAMES) + " |\n|---|" + "---|" * 4 + "\n"
+    head = "| true \\ predicted | " + " | ".join(CLASS_NAMES) + " |\n|---|" + "---|" * 4 + "\n"
     return head + "".join(
-        f"| {CLASS_SHORT_NAMES[i]} | " + " | ".join(str(int(v)) for v in row) + " |\n" for i, row in enumerate(confusion)
+        f"| {CLASS_NAMES[i]} | " + " | ".join(str(int(v)) for v in row) + " |\n" for i, row in enumerate(confusion)
     )
 
 
@@ -425,7 +426,8 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
 
 def _html_tables(rows, cls, cross_rows, path, dataset: str) -> None:
     def table(rows_):
-        head = ["", "source"] + [f"mAP@{t}" for t in PAPER_AP_IOUS] + ["avg"] + [f"AR@{n}" for n in PAPER_AR_NS] + ["avg"]
+        head = (["", "source"] + [f"mAP@{t}" for t in PAPER_AP_IOUS] + ["avg"]
+                + [f"AR@{n}" for n in PAPER_AR_NS] + ["avg"])
         out = ["<table border=1 cellspacing=0 cellpadding=3><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
         for label, source, (ap, ar) in rows_:
             cells = [*ap, float(np.mean(ap)), *ar, float(np.mean(ar))]
@@ -436,8 +438,8 @@ def _html_tables(rows, cls, cross_rows, path, dataset: str) -> None:
     body = [f"<h2>WMMT on {html.escape(dataset)}</h2>", table(rows)]
     if cls:
         body.append(f"<h3>Four-class accuracy {100 * cls['accuracy']:.2f}%</h3><table border=1><tr><th></th>"
-                    + "".join(f"<th>{c}</th>" for c in CLASS_SHORT_NAMES) + "</tr>"
-                    + "".join(f"<tr><th>{CLASS_SHORT_NAMES[i]}</th>" + "".join(f"<td>{int(v)}</td>" for v in r) + "</tr>"
+                    + "".join(f"<th>{c}</th>" for c in CLASS_NAMES) + "</tr>"
+                    + "".join(f"<tr><th>{CLASS_NAMES[i]}</th>" + "".join(f"<td>{int(v)}</td>" for v in r) + "</tr>"
                               for i, r in enumerate(cls["confusion"])) + "</table>")
     if cross_rows:
         body += ["<h3>Cross-dataset</h3>", table(cross_rows)]

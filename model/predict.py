@@ -20,9 +20,9 @@ Single-video mode::
 
 extracts the video's features with the extractor settings the model was trained on
 (from the checkpoint, overridable by flags), and writes ``prediction.json`` (class,
-class probabilities, segments in seconds) and ``timeline.png`` (the FAS with the
-segments marked). ``python -m evaluation.viewer`` with the same flags runs this and adds
-``prediction.html``, the interactive page of the video (docs/viewer.md).
+class probabilities, segments in seconds), ``timeline.png`` (the FAS with the
+segments marked) and ``prediction.html``, the interactive page of the video: the clip beside
+the FAS of each head and of the chosen expert, the segments as bands (docs/viewer.md).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
     plt.close(fig)
 
 
-def _single_video(args, model: WMMT, ckpt: dict, config: dict | None, video_page=None) -> int:
+def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
     from extractors.extract import DecodeError, ExtractorSettings, extract_video
 
     settings = dict(ckpt.get("data", {}).get("extraction") or {})
@@ -288,15 +288,14 @@ def _single_video(args, model: WMMT, ckpt: dict, config: dict | None, video_page
           f"(p={result.class_probs[result.video_class]:.3f})")
     for s, a, b in (segments if result.video_class else []):
         print(f"  forged {a:7.2f} s - {b:7.2f} s  score {s:.3f}")
-    print(f"wrote {out / 'prediction.json'} and {out / 'timeline.png'}")
-    if video_page is not None:  # the interactive page, when a later layer's CLI asks for it
-        print(f"wrote {video_page(result, args.video, out, segments=segments, settings=props)}")
+    from model.video_page import write_video_page
+
+    page = write_video_page(result, args.video, out, segments=segments, settings=props)
+    print(f"wrote {out / 'prediction.json'}, {out / 'timeline.png'} and {page}")
     return 0
 
 
-def main(argv=None, video_page=None) -> int:
-    """The CLI; ``video_page(result, video, out_dir, segments=, settings=)`` also writes a page for --video
-    (python -m evaluation.viewer --video passes write_video_page: this layer does not import evaluation)."""
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="trained WMMT checkpoint (best.pt)")
     parser.add_argument("--config", help="workflow config (proposal settings, extractor settings)")
@@ -312,7 +311,7 @@ def main(argv=None, video_page=None) -> int:
     batch.add_argument("--batch-size", type=int, default=16)
     one = parser.add_argument_group("one raw video")
     one.add_argument("--video")
-    one.add_argument("--out", help="output folder for prediction.json and timeline.png")
+    one.add_argument("--out", help="output folder for prediction.json, timeline.png and prediction.html")
     one.add_argument("--tsn-checkpoint")
     one.add_argument("--wav2vec2")
     one.add_argument("--audio-window-seconds", type=float,
@@ -343,7 +342,7 @@ def main(argv=None, video_page=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.video is not None:
-        return _single_video(args, model, ckpt, config, video_page)
+        return _single_video(args, model, ckpt, config)
 
     from extractors.cache import FeatureCache
     from wmmt.manifest import load_manifest

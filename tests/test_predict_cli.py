@@ -48,6 +48,8 @@ def test_single_video_prediction(setup):
         assert 0 <= seg["start_s"] < seg["end_s"] <= record["num_frames"] / record["fps"] + 1e-6
     png = (tmp / "out" / "timeline.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    page = (tmp / "out" / "prediction.html").read_text()  # the interactive page of the video
+    assert Path(video).name in page and "plotly.js v" in page
     # The extractor settings came from the checkpoint (the tiny wav2vec2 is 32-d, as the model expects).
     assert record["forgery_type_name"] in result.stdout
 

@@ -20,8 +20,8 @@ import pytest
 
 from evaluation.evaluate import evaluate
 from evaluation.viewer import DatasetInputs, build_dataset_page, write_video_page
-from evaluation.viewer.page import markdown_to_html
-from evaluation.viewer.videos import error_kind, pack_scores, top1_iou, unpack_scores
+from wmmt.viewer.page import markdown_to_html
+from wmmt.viewer.videos import error_kind, pack_scores, top1_iou, unpack_scores
 from model.predict import VideoResult, write_outputs
 from tests.test_extract_fixtures import make_clip
 from wmmt.manifest import load_manifest
@@ -171,7 +171,7 @@ def test_temporal_deviation_figure_is_the_reports(tmp_path):
 
     from evaluation import report as R
     from evaluation.viewer.dataset import deviation_html
-    from evaluation.viewer.page import Figures
+    from wmmt.viewer.page import Figures
     from model.config import WMMTConfig
     from model.data import InMemoryCache, feature_stats
     from model.wmmt import WMMT
@@ -229,7 +229,7 @@ def test_video_page_of_one_result(tmp_path):
 
 
 def test_video_cli_writes_the_page_beside_the_prediction(tmp_path):
-    """python -m evaluation.viewer --video runs model.predict's --video path and adds the page."""
+    """python -m model.predict --video V.mp4 --out DIR writes the page beside the prediction."""
     import torch
 
     from extractors.checkpoints import write_tsn_checkpoint, write_wav2vec2_folder
@@ -244,7 +244,7 @@ def test_video_cli_writes_the_page_beside_the_prediction(tmp_path):
     torch.manual_seed(0)
     torch.save({"model": WMMT(cfg).state_dict(), "model_config": cfg.to_dict(), "data": {"extraction": extraction}},
                tmp_path / "best.pt")
-    result = subprocess.run([sys.executable, "-m", "evaluation.viewer", "--checkpoint", str(tmp_path / "best.pt"),
+    result = subprocess.run([sys.executable, "-m", "model.predict", "--checkpoint", str(tmp_path / "best.pt"),
                              "--video", str(clip), "--out", str(tmp_path / "out")],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

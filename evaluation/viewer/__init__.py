@@ -16,12 +16,14 @@ heads and of the chosen expert, the true and predicted forged segments as bands,
 that follows playback, seeking on a click of a segment; a list sorted and filtered by true
 and predicted type, P(fake) and kind of error (docs/viewer.md).
 
-Modules: ``videos`` (per-video records, kinds of error, copying and linking the clips),
-``figures`` (plotly figures), ``page`` (HTML assembly), ``dataset`` (a dataset's page),
-``single`` (``write_video_page``, the page of ``python -m model.predict --video``).
+The page kit both pages share is in the core, ``wmmt.viewer`` (``videos``: per-video records,
+kinds of error, copying and linking the clips; ``figures``: plotly figures; ``page``: HTML
+assembly), so that ``python -m model.predict --video V.mp4 --out DIR`` writes the page of one
+video (``model.video_page``) without the model layer importing evaluation. This package adds
+the dataset's page (``dataset``) and its CLI.
 """
 
 from evaluation.viewer.dataset import DatasetInputs, build_dataset_page
-from evaluation.viewer.single import write_video_page
+from model.video_page import write_video_page
 
 __all__ = ["DatasetInputs", "build_dataset_page", "write_video_page"]

@@ -58,11 +58,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     if "--video" in argv or any(a.startswith("--video=") for a in argv):
-        # One raw video: model.predict's --video path, with this page beside prediction.json.
-        from evaluation.viewer.single import write_video_page
+        # One raw video: model.predict's --video path, which writes the page beside prediction.json.
         from model.predict import main as predict_main
 
-        return predict_main(argv, video_page=write_video_page)
+        return predict_main(argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from evaluation.viewer.dataset import DatasetInputs, build_dataset_page

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
-from evaluation.viewer import figures as F
-from evaluation.viewer.page import Figures, markdown_to_html, page_data, videos_section, write_page
-from evaluation.viewer.videos import ERROR_KINDS, place_videos, read_classes, video_records
+from wmmt.viewer import figures as F
+from wmmt.viewer.page import Figures, markdown_to_html, page_data, videos_section, write_page
+from wmmt.viewer.videos import ERROR_KINDS, place_videos, read_classes, video_records
 
 log = logging.getLogger("wmmt.viewer")
 

@@ -1,4 +1,4 @@
-"""The page of one raw video (``python -m model.predict --video V.mp4 --out DIR``): the video, its
+"""The interactive page of one raw video (``python -m model.predict --video V.mp4 --out DIR``): the video, its
 FAS per head and of the chosen expert, the predicted segments, the class probabilities."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from evaluation.viewer.page import Figures, page_data, videos_section, write_page
-from evaluation.viewer.videos import _top, place_videos, score_record
+from wmmt.viewer.page import Figures, page_data, videos_section, write_page
+from wmmt.viewer.videos import _top, place_videos, score_record
 from wmmt.vocab import CLASS_NAMES
 
 PAGE_NAME = "prediction.html"

@@ -1,0 +1,90 @@
+"""Imports run one way, following the data: core -> datasets -> extractors -> model -> evaluation.
+
+A module may import from its own layer and the layers before it, never from one after it, so
+training never reaches into evaluation and the core never depends on a model. The test reads
+every module's imports (also those inside functions) and names the offending line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Dotted module prefixes in data-flow order; the longest matching prefix decides a module's layer.
+LAYERS = (
+    ("core", ("wmmt.io", "wmmt.timebase", "wmmt.vocab", "wmmt.config", "wmmt.metrics", "wmmt.classification",
+              "wmmt.viewer")),
+    ("datasets", ("wmmt.manifest", "wmmt.synthetic")),
+    ("extractors", ("extractors",)),
+    ("model", ("model",)),
+    ("evaluation", ("evaluation",)),
+)
+PACKAGES = ("wmmt", "extractors", "model", "evaluation")
+
+
+def layer_of(module: str) -> int | None:
+    if module == "wmmt":  # the core package itself; its submodules each name their layer
+        return 0
+    best, rank = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    return rank
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported(tree: ast.AST, module: str, is_package: bool):
+    """(line, imported module) of every import, relative ones resolved against ``module``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".") if is_package else module.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            yield node.lineno, name
+            for alias in node.names:  # `from wmmt import metrics` imports the module wmmt.metrics
+                yield node.lineno, f"{name}.{alias.name}"
+
+
+def violations() -> list[str]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            module = module_name(path)
+            own = layer_of(module)
+            assert own is not None, f"{path.relative_to(ROOT)}: module {module} belongs to no layer; add it to LAYERS"
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for line, name in imported(tree, module, path.name == "__init__.py"):
+                if name.split(".")[0] not in PACKAGES:
+                    continue
+                other = layer_of(name)
+                if other is not None and other > own:
+                    found.append(f"{path.relative_to(ROOT)}:{line}: {module} ({LAYERS[own][0]}) imports "
+                                 f"{name} ({LAYERS[other][0]}), a later layer")
+    return found
+
+
+def test_every_project_module_has_a_layer_and_imports_only_earlier_layers():
+    found = violations()
+    assert not found, "imports against the data flow:\n" + "\n".join(found)
+
+
+def test_the_checker_sees_a_backward_import(tmp_path):
+    tree = ast.parse("def f():\n    from evaluation.metrics import ap\nfrom . import cache\n")
+    names = list(imported(tree, "model.train", False))
+    assert (2, "evaluation.metrics") in names and (3, "model.cache") in names
+    assert layer_of("evaluation.metrics") > layer_of("model.train") > layer_of("wmmt.manifest.lavdf")
+    assert layer_of("wmmt.vocab") == 0 and layer_of("wmmt.synthetic.voice") == 1
