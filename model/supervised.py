@@ -410,6 +410,7 @@ def train_supervised(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest: pd
         "model": "WMMT network, fully supervised reference (trained with frame-level targets; not WMMT)",
         "model_config": model_cfg.to_dict(), "train_config": train_cfg.to_dict(), "data": run.identity,
         "checkpoints": {"last": "last.pt", "best": "best.pt"}, "torch_version": torch.__version__,
+        "log": run.log_rows,  # train_log.csv's rows
     })
     return summary
 

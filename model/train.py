@@ -394,6 +394,7 @@ def train(model_cfg: WMMTConfig, train_cfg: TrainConfig, manifest, cache, out_di
             "data": run.identity,
             "checkpoints": {"last": "last.pt", "best": "best.pt"},
             "torch_version": torch.__version__,
+            "log": run.log_rows,  # train_log.csv's rows: the curves, in a declared output of the workflow
         })
     if run.world > 1:
         dist.barrier()

@@ -179,7 +179,10 @@ run_pipeline() {
     remove_stale_lock "$workdir" "${args[@]}"
     snakemake --profile workflow/profiles/local "${args[@]}"
     echo
-    echo "Evaluation report: $(report_path "${args[@]}")"
+    local report
+    report=$(report_path "${args[@]}")
+    echo "Evaluation report: $report"
+    echo "Interactive report (open in a browser): ${report%.md}.html"
 }
 
 case "${1:-}" in

@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-study", help="tables/seed_study.md")
     p.add_argument("--cross", nargs=3, action="append", default=[], metavar=("TRAIN", "TEST", "METRICS"),
                    help="a cross-dataset pair and its metrics.json (repeat for each pair)")
-    p.add_argument("--train-log", nargs="*", metavar="RUN=PATH", help="train_log.csv of each run")
+    p.add_argument("--train-log", nargs="*", metavar="RUN=PATH", help="train_log.csv or model_card.json of each run")
     p.add_argument("--video-copy-mb", type=float, default=DEFAULT_COPY_MB,
                    help=f"copy test clips beside the page up to this many MB in all (default {DEFAULT_COPY_MB:g}; "
                         "0: link every clip)")

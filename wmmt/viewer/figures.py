@@ -5,6 +5,8 @@ Fig. 4, and the template of the per-video FAS plot that the page fills for each 
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -53,7 +55,13 @@ def confusion_figure(confusion) -> object:
 
 
 def read_train_log(path) -> list[dict]:
-    """train_log.csv -> rows of floats (blank cells dropped)."""
+    """train_log.csv, or a run's model_card.json (its ``log``: the same rows), -> rows of floats
+    (blank cells dropped)."""
+    if str(path).endswith(".json"):
+        log = json.loads(Path(path).read_text(encoding="utf-8")).get("log")
+        if not isinstance(log, list):
+            raise ValueError(f"{path}: a model card without its training log ('log')")
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in log]
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if "step" not in (reader.fieldnames or ()):

@@ -168,9 +168,10 @@ def seed_study_runs(wildcards):
 
 
 def get_final_output():
-    """What `snakemake` builds by default: the main dataset's report (tables included), and the
+    """What `snakemake` builds by default: the main dataset's report (tables included) in Markdown and
+    as the interactive page (docs/viewer.md), and the
     challenge submission of each test set without labels its metadata lists (docs/real-data.md)."""
-    targets = [f"results/{MAIN}/report.md"]
+    targets = [f"results/{MAIN}/report.md", f"results/{MAIN}/report.html"]
     for name in DATASETS[MAIN]["metadata"]:
         if is_file_list(name):
             split = file_list_split(name)

@@ -20,21 +20,18 @@ rule report_html:
         # The report's inputs (its tables, reference, seed study, cross-dataset metrics and all).
         unpack(report_inputs),
         heads=lambda wc: [f"results/{wc.dataset}/runs/full/test/predictions_{h}.json" for h in VIEWER_HEADS],
-        run_models=lambda wc: [f"results/{wc.dataset}/runs/{r}/model.pt" for r in VIEWER_RUNS],
+        # Each run's model_card.json holds its training log (the rows of train_log.csv, which is the
+        # run's working state and no declared output).
+        run_cards=lambda wc: [f"results/{wc.dataset}/runs/{r}/model_card.json" for r in VIEWER_RUNS],
     output:
         page="results/{dataset}/report.html",
         videos=directory("results/{dataset}/report_videos"),
     params:
         cache=lambda wc, input: str(Path(input.features).parent),
         heads=lambda wc, input: " ".join(f"{h}={p}" for h, p in zip(VIEWER_HEADS, input.heads)),
-        # A run's train_log.csv is its working state, not a declared output of rule train: the
-        # run's model.pt is the declared input, the log beside it is read.
-        logs=lambda wc, input: " ".join(
-            f"{Path(m).parent.name}={Path(m).parent / 'train_log.csv'}" for m in input.run_models
-        ),
+        logs=lambda wc, input: " ".join(f"{Path(c).parent.name}={c}" for c in input.run_cards),
         optional=report_optional_args,  # the same flags as the report: reference, tables, seed study, cross
-        # Until the schema has report: video_copy_mb, the default applies (the CLI's as well).
-        copy_mb=config.get("report", {}).get("video_copy_mb", 500),
+        copy_mb=config["report"]["video_copy_mb"],
     conda:
         "../../environment.yml"
     log:
