@@ -266,80 +266,77 @@ def resample_indices(source_times: np.ndarray, native_fps: float, fps: float) ->
     return indices.astype(np.int64)
 
 
-def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: str | None = None) -> DecodedVideo:
-    """Decode frames (uint8, resized and centre-cropped) and 16 kHz mono audio of one video.
-
-    Raises ``DecodeError(path, reason)`` for any file that cannot give both tracks.
-    """
+def _open_reader(path: Path, settings: DecodeSettings, probe):
+    """(decord reader, whether PyAV must decode the frames, size to resize to after decoding or None)."""
     import decord
 
-    path = Path(path)
-    video_id = video_id if video_id is not None else path.name
-    probe = _probe(path)
-    crop = settings.crop_size
+    if settings.resize == "reference":
+        # Full-size frames; resized after decoding, as mmaction2's pipeline does.
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=settings.decoder_threads)
+        try:
+            reader.get_batch([0])
+        except decord.DECORDError as exc:
+            if "exactly match" not in str(exc):
+                raise
+            # decord 0.6 cannot return some narrow frame sizes (widths such as 48 pixels) at all:
+            # PyAV decodes those frames (the same FFmpeg conversion, the same pixels).
+            reader.seek(0)
+            return reader, True, None
+        reader.seek(0)
+        return reader, False, None
+    width, height = _resized_size(probe.width, probe.height, settings.short_side)
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height,
+                                num_threads=settings.decoder_threads)
     resize_after = None
     try:
-        pyav_frames = False
-        if settings.resize == "reference":
-            # Full-size frames; resized after decoding, as mmaction2's pipeline does.
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=settings.decoder_threads)
-            try:
-                reader.get_batch([0])
-            except decord.DECORDError as exc:
-                if "exactly match" not in str(exc):
-                    raise
-                # decord 0.6 cannot return some narrow frame sizes (widths such as 48 pixels) at all:
-                # PyAV decodes those frames (the same FFmpeg conversion, the same pixels).
-                pyav_frames = True
-            reader.seek(0)
-        else:
-            width, height = _resized_size(probe.width, probe.height, settings.short_side)
-            reader = decord.VideoReader(
-                str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=settings.decoder_threads
-            )
-            try:
-                reader.get_batch([0])
-            except decord.DECORDError as exc:
-                if "exactly match" not in str(exc):
-                    raise
-                # decord 0.6 mis-sizes some very narrow frames (widths such as 48 or 72 pixels):
-                # decode those larger and resize after, in the batch.
-                reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width * 4, height=height * 4,
-                                            num_threads=settings.decoder_threads)
-                resize_after = (height, width)
-            reader.seek(0)
-        num_source = len(reader)
-        if num_source == 0:
-            raise DecodeError(path, "video stream has zero frames")
-        native_fps = float(reader.get_avg_fps())
-        source_times = np.asarray(reader.get_frame_timestamp(np.arange(num_source)), dtype=np.float64)[:, 0]
-        first_time = float(source_times[0])
-        source_times = source_times - first_time  # (N,) relative to the first frame
-        if not native_fps > 0:
-            raise DecodeError(path, f"video stream reports an invalid frame rate ({native_fps})")
-        if abs(native_fps - settings.fps) <= 1e-3 * settings.fps:
-            indices = np.arange(num_source, dtype=np.int64)
-        else:
-            indices = resample_indices(source_times, native_fps, settings.fps)
-        unique, inverse = np.unique(indices, return_inverse=True)
-        if settings.resize == "reference":
-            size = reference_size(probe.width, probe.height, settings.short_side)
-            if pyav_frames:
-                full_chunks = _pyav_chunks(path, unique, REFERENCE_CHUNK_FRAMES)
-            else:
-                full_chunks = (reader.get_batch(unique[k : k + REFERENCE_CHUNK_FRAMES].tolist()).asnumpy()
-                               for k in range(0, len(unique), REFERENCE_CHUNK_FRAMES))
-            chunks = [reference_resize_crop(full, size, crop) for full in full_chunks]  # (n, crop, crop, 3) each
-            frames = np.concatenate(chunks)  # (U, crop, crop, 3) uint8
-        else:
-            frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3) uint8
-        del reader
-    except DecodeError:
-        raise
-    except Exception as exc:  # decord raises DECORDError / RuntimeError on broken streams
-        raise DecodeError(path, f"video frames cannot be decoded ({type(exc).__name__}: {exc})") from exc
-    if frames.shape[0] != len(unique):
-        raise DecodeError(path, f"decoder returned {frames.shape[0]} of {len(unique)} frames (truncated file?)")
+        reader.get_batch([0])
+    except decord.DECORDError as exc:
+        if "exactly match" not in str(exc):
+            raise
+        # decord 0.6 mis-sizes some very narrow frames (widths such as 48 or 72 pixels):
+        # decode those larger and resize after, in the batch.
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width * 4, height=height * 4,
+                                    num_threads=settings.decoder_threads)
+        resize_after = (height, width)
+    reader.seek(0)
+    return reader, False, resize_after
+
+
+def _frame_times(reader, path: Path, settings: DecodeSettings):
+    """(source frame times relative to the first, native fps, source index of each output frame)."""
+    num_source = len(reader)
+    if num_source == 0:
+        raise DecodeError(path, "video stream has zero frames")
+    native_fps = float(reader.get_avg_fps())
+    source_times = np.asarray(reader.get_frame_timestamp(np.arange(num_source)), dtype=np.float64)[:, 0]
+    source_times = source_times - float(source_times[0])  # (N,) relative to the first frame
+    if not native_fps > 0:
+        raise DecodeError(path, f"video stream reports an invalid frame rate ({native_fps})")
+    if abs(native_fps - settings.fps) <= 1e-3 * settings.fps:
+        indices = np.arange(num_source, dtype=np.int64)
+    else:
+        indices = resample_indices(source_times, native_fps, settings.fps)
+    return source_times, native_fps, indices
+
+
+def _read_frames(reader, path: Path, settings: DecodeSettings, probe, unique: np.ndarray,
+                 pyav_frames: bool) -> np.ndarray:
+    """The ``unique`` source frames: (U, crop, crop, 3) with the reference resize, else (U, H, W, 3) uint8."""
+    if settings.resize != "reference":
+        return reader.get_batch(unique.tolist()).asnumpy()
+    size = reference_size(probe.width, probe.height, settings.short_side)
+    if pyav_frames:
+        full_chunks = _pyav_chunks(path, unique, REFERENCE_CHUNK_FRAMES)
+    else:
+        full_chunks = (reader.get_batch(unique[k : k + REFERENCE_CHUNK_FRAMES].tolist()).asnumpy()
+                       for k in range(0, len(unique), REFERENCE_CHUNK_FRAMES))
+    chunks = [reference_resize_crop(full, size, settings.crop_size) for full in full_chunks]  # (n, crop, crop, 3)
+    return np.concatenate(chunks)
+
+
+def _finish_frames(frames: np.ndarray, settings: DecodeSettings, resize_after, inverse: np.ndarray) -> np.ndarray:
+    """Late resize (mis-sized narrow frames), the decoder path's centre crop, repeated frames: (T, crop, crop, 3)."""
+    crop = settings.crop_size
     if resize_after is not None:
         resized = torch.nn.functional.interpolate(
             torch.from_numpy(frames).permute(0, 3, 1, 2).float(), size=resize_after, mode="bilinear",
@@ -350,9 +347,14 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
         top = (frames.shape[1] - crop) // 2
         left = (frames.shape[2] - crop) // 2
         frames = frames[:, top : top + crop, left : left + crop]
-    if inverse.shape[0] != unique.shape[0] or not np.array_equal(inverse, np.arange(len(unique))):
+    if inverse.shape[0] != frames.shape[0] or not np.array_equal(inverse, np.arange(len(inverse))):
         frames = frames[inverse]
-    frames = np.ascontiguousarray(frames)  # (T, crop, crop, 3)
+    return np.ascontiguousarray(frames)
+
+
+def _decode_audio(path: Path) -> np.ndarray:
+    """16 kHz mono samples (N,) float32; DecodeError when the track is missing, broken or too short."""
+    import decord
 
     try:
         audio_reader = decord.AudioReader(str(path), ctx=decord.cpu(0), sample_rate=AUDIO_SAMPLE_RATE, mono=True)
@@ -365,7 +367,31 @@ def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: st
     audio = np.ascontiguousarray(samples[0])  # (N,)
     if audio.shape[0] < MIN_AUDIO_SAMPLES:
         raise DecodeError(path, f"audio track too short ({audio.shape[0]} samples at 16 kHz, need {MIN_AUDIO_SAMPLES})")
+    return audio
 
+
+def decode_video(path, settings: DecodeSettings = DecodeSettings(), video_id: str | None = None) -> DecodedVideo:
+    """Decode frames (uint8, resized and centre-cropped) and 16 kHz mono audio of one video.
+
+    Raises ``DecodeError(path, reason)`` for any file that cannot give both tracks.
+    """
+    path = Path(path)
+    video_id = video_id if video_id is not None else path.name
+    probe = _probe(path)
+    try:
+        reader, pyav_frames, resize_after = _open_reader(path, settings, probe)
+        source_times, native_fps, indices = _frame_times(reader, path, settings)
+        unique, inverse = np.unique(indices, return_inverse=True)
+        frames = _read_frames(reader, path, settings, probe, unique, pyav_frames)
+        del reader
+    except DecodeError:
+        raise
+    except Exception as exc:  # decord raises DECORDError / RuntimeError on broken streams
+        raise DecodeError(path, f"video frames cannot be decoded ({type(exc).__name__}: {exc})") from exc
+    if frames.shape[0] != len(unique):
+        raise DecodeError(path, f"decoder returned {frames.shape[0]} of {len(unique)} frames (truncated file?)")
+    frames = _finish_frames(frames, settings, resize_after, inverse)  # (T, crop, crop, 3)
+    audio = _decode_audio(path)
     return DecodedVideo(
         video_id=video_id,
         path=str(path),
