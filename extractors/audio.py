@@ -340,6 +340,81 @@ def _choose_normalization(setting: bool | None, expected: bool, source: str) -> 
     return {"normalized": bool(setting), "by": "the wav2vec2_normalize setting", "checkpoint_says": expected}
 
 
+def _random_audio(random_size: str, seed: int, normalize, device, layer, max_batch) -> AudioExtractor:
+    from transformers import Wav2Vec2Model
+
+    _warn_random(random_size, seed)
+    config = wav2vec2_config(random_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Wav2Vec2Model(config)
+    identity = {"name": f"random-weights(seed={seed})", "model": f"wav2vec2-{random_size}",
+                "random_weights": True, "seed": seed, "checkpoint": None, "sha256": None}
+    norm = _choose_normalization(normalize, True, "the Hugging Face feature extractor's default")
+    identity["waveform_normalization"] = norm
+    return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
+                          norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
+
+
+def _hf_audio(source: Path, normalize, device, layer, max_batch) -> AudioExtractor:
+    from transformers import Wav2Vec2Model
+
+    if not (source / "config.json").is_file():
+        raise FileNotFoundError(f"{source}: not a Hugging Face model folder (no config.json)")
+    model = Wav2Vec2Model.from_pretrained(str(source), local_files_only=True)
+    config = model.config
+    preprocessor = source / "preprocessor_config.json"
+    if preprocessor.is_file():
+        expected = bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
+        norm = _choose_normalization(normalize, expected, f"do_normalize in {preprocessor.name}")
+    else:
+        norm = _choose_normalization(normalize, True, f"the Hugging Face feature extractor's default "
+                                                      f"(no preprocessor_config.json in {source.name})")
+    identity = {"name": f"wav2vec2-hf:{source.name}", "model": f"wav2vec2-hf-{config.hidden_size}",
+                "random_weights": False, "checkpoint": str(source.resolve()),
+                "sha256": _hf_folder_sha256(source)}
+    marker = getattr(config, "wmmt_random_weights", None)
+    if marker:  # written by extractors.checkpoints: the real format, random weights
+        _warn_random(f"{config.hidden_size}-d", marker.get("seed"),
+                     why=f"folder {source.name} holds random weights (made by extractors.checkpoints)")
+        identity.update({"random_weights": True, "seed": marker.get("seed"),
+                         "name": f"random-weights(seed={marker.get('seed')}):{source.name}"})
+    identity["waveform_normalization"] = norm
+    return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
+                          norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
+
+
+def _torchaudio_audio(source: Path, trust: bool, normalize, device, layer, max_batch) -> AudioExtractor:
+    from extractors.cache import sha256_file
+    from wmmt.io import load_checkpoint
+
+    state = load_checkpoint(source, map_location="cpu", trust=trust)
+    state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+    if isinstance(state, dict):  # an ASR bundle's CTC head is not part of the features
+        state = {k: v for k, v in state.items() if not k.startswith("aux.")}
+    bundle_name, bundle = torchaudio_bundles().get(source.name, (None, None))
+    try:
+        model = _torchaudio_from_bundle(bundle) if bundle is not None else _torchaudio_from_state(state)
+        model.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        what = f"torchaudio's {bundle_name} model" if bundle is not None else "a torchaudio Wav2Vec2Model"
+        raise ValueError(f"{source}: not a state dict of {what} ({exc})") from exc
+    layer_norm_cnn = "feature_extractor.conv_layers.1.layer_norm.weight" in state
+    if bundle is not None:
+        norm = _choose_normalization(normalize, bool(bundle._normalize_waveform),
+                                     f"torchaudio's {bundle_name} bundle (its file name)")
+    else:
+        norm = _choose_normalization(
+            normalize, layer_norm_cnn,
+            f"torchaudio's default for a {'layer' if layer_norm_cnn else 'group'}-norm feature encoder "
+            "(the file is not named as one of torchaudio's bundles)")
+    identity = {"name": f"wav2vec2-torchaudio:{source.name}", "model": "wav2vec2-torchaudio",
+                "random_weights": False, "checkpoint": str(source.resolve()), "sha256": sha256_file(source),
+                "bundle": bundle_name, "waveform_normalization": norm}
+    return AudioExtractor("torchaudio", model, identity, device, layer, layer_norm_cnn, norm["normalized"],
+                          max_batch=max_batch, norm_eps=TORCHAUDIO_NORM_EPS)
+
+
 def load_audio(
     source: str | Path | None = None,
     layer: int | None = None,
@@ -355,79 +430,15 @@ def load_audio(
     ``normalize``: None normalises waveforms exactly when the checkpoint's model expects it
     (module docstring); True / False overrides that.
     """
-    from extractors.cache import sha256_file
-
     if layer is not None and layer < 0:
         if layer != -1:
             raise ValueError(f"wav2vec2 layer {layer}: use -1 (the last hidden state) or an index >= 0")
         layer = None  # -1 is the last hidden state
     if source is None:
-        from transformers import Wav2Vec2Model
-
-        _warn_random(random_size, seed)
-        config = wav2vec2_config(random_size)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = Wav2Vec2Model(config)
-        identity = {"name": f"random-weights(seed={seed})", "model": f"wav2vec2-{random_size}",
-                    "random_weights": True, "seed": seed, "checkpoint": None, "sha256": None}
-        norm = _choose_normalization(normalize, True, "the Hugging Face feature extractor's default")
-        identity["waveform_normalization"] = norm
-        return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
-                              norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
+        return _random_audio(random_size, seed, normalize, device, layer, max_batch)
     source = Path(source)
     if source.is_dir():
-        from transformers import Wav2Vec2Model
-
-        if not (source / "config.json").is_file():
-            raise FileNotFoundError(f"{source}: not a Hugging Face model folder (no config.json)")
-        model = Wav2Vec2Model.from_pretrained(str(source), local_files_only=True)
-        config = model.config
-        preprocessor = source / "preprocessor_config.json"
-        if preprocessor.is_file():
-            expected = bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
-            norm = _choose_normalization(normalize, expected, f"do_normalize in {preprocessor.name}")
-        else:
-            norm = _choose_normalization(normalize, True, f"the Hugging Face feature extractor's default "
-                                                          f"(no preprocessor_config.json in {source.name})")
-        identity = {"name": f"wav2vec2-hf:{source.name}", "model": f"wav2vec2-hf-{config.hidden_size}",
-                    "random_weights": False, "checkpoint": str(source.resolve()),
-                    "sha256": _hf_folder_sha256(source)}
-        marker = getattr(config, "wmmt_random_weights", None)
-        if marker:  # written by extractors.checkpoints: the real format, random weights
-            _warn_random(f"{config.hidden_size}-d", marker.get("seed"),
-                         why=f"folder {source.name} holds random weights (made by extractors.checkpoints)")
-            identity.update({"random_weights": True, "seed": marker.get("seed"),
-                             "name": f"random-weights(seed={marker.get('seed')}):{source.name}"})
-        identity["waveform_normalization"] = norm
-        return AudioExtractor("hf", model, identity, device, layer, config.feat_extract_norm == "layer",
-                              norm["normalized"], config.conv_kernel, config.conv_stride, max_batch)
+        return _hf_audio(source, normalize, device, layer, max_batch)
     if source.is_file():
-        from wmmt.io import load_checkpoint
-
-        state = load_checkpoint(source, map_location="cpu", trust=trust)
-        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-        if isinstance(state, dict):  # an ASR bundle's CTC head is not part of the features
-            state = {k: v for k, v in state.items() if not k.startswith("aux.")}
-        bundle_name, bundle = torchaudio_bundles().get(source.name, (None, None))
-        try:
-            model = _torchaudio_from_bundle(bundle) if bundle is not None else _torchaudio_from_state(state)
-            model.load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            what = f"torchaudio's {bundle_name} model" if bundle is not None else "a torchaudio Wav2Vec2Model"
-            raise ValueError(f"{source}: not a state dict of {what} ({exc})") from exc
-        layer_norm_cnn = "feature_extractor.conv_layers.1.layer_norm.weight" in state
-        if bundle is not None:
-            norm = _choose_normalization(normalize, bool(bundle._normalize_waveform),
-                                         f"torchaudio's {bundle_name} bundle (its file name)")
-        else:
-            norm = _choose_normalization(
-                normalize, layer_norm_cnn,
-                f"torchaudio's default for a {'layer' if layer_norm_cnn else 'group'}-norm feature encoder "
-                "(the file is not named as one of torchaudio's bundles)")
-        identity = {"name": f"wav2vec2-torchaudio:{source.name}", "model": "wav2vec2-torchaudio",
-                    "random_weights": False, "checkpoint": str(source.resolve()), "sha256": sha256_file(source),
-                    "bundle": bundle_name, "waveform_normalization": norm}
-        return AudioExtractor("torchaudio", model, identity, device, layer, layer_norm_cnn, norm["normalized"],
-                              max_batch=max_batch, norm_eps=TORCHAUDIO_NORM_EPS)
+        return _torchaudio_audio(source, trust, normalize, device, layer, max_batch)
     raise FileNotFoundError(f"{source}: wav2vec2 weights not found (a Hugging Face folder or a .pth file)")
