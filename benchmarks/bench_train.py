@@ -74,7 +74,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--videos", type=int, default=64)
@@ -90,7 +90,65 @@ def main(argv=None) -> dict:
     parser.add_argument("--audio-dim", type=int, default=768)
     parser.add_argument("--no-bf16", action="store_true")
     parser.add_argument("--count-startup", action="store_true", help="time each loader's worker start-up too")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _timed(batches, epoch: int, per_round: int, device, count_startup: bool, step=None) -> float:
+    """Steps/s over ``per_round`` batches of a fresh loader (its start outside the timer unless asked);
+    ``step(batch)`` trains on each batch, None only loads them."""
+    iterator = iter(batches(epoch))
+    ready = [] if count_startup else [next(iterator)]  # workers started, first batch made
+    _sync(device)
+    start = time.perf_counter()
+    done = 0
+    while done < per_round:
+        batch = ready.pop() if ready else next(iterator, None)
+        if batch is None:  # the epoch ran out
+            break
+        batch = _to(batch, device)
+        if step is not None:
+            step(batch)
+        done += 1
+    _sync(device)
+    return done / (time.perf_counter() - start)
+
+
+def _rates(args, model, optimizer, device, bf16: bool, tmp: Path) -> tuple[list, list, list, float]:
+    """Per-round steps/s of real training, of the model alone on resident batches, and of the loader alone."""
+    from extractors.cache import FeatureCache
+
+    manifest = write_random_cache(tmp, args.videos, args.frames, args.visual_dim, args.audio_dim)
+    dataset = VideoFeatureDataset(manifest, FeatureCache(tmp), "train", max_frames=None, train=True)
+
+    def batches(epoch):
+        return make_loader(dataset, args.batch_size, seed=0, epoch=epoch, shuffle=True,
+                           num_workers=args.num_workers, pin_memory=device.type == "cuda")
+
+    def step(batch):
+        _step(model, optimizer, batch, device, bf16)
+
+    # Other processes may share the machine, so the two ways are timed in alternating
+    # rounds and the median round is reported: a load spike hits both alike.
+    resident = [_to(b, device) for b in batches(0)]
+    for i in range(args.warmup):
+        step(resident[i % len(resident)])
+    real_rates, model_rates, loader_rates = [], [], []
+    per_round = max(1, args.steps // args.rounds)
+    for round_ in range(args.rounds):
+        real_rates.append(_timed(batches, 2 * round_ + 1, per_round, device, args.count_startup, step))
+        _sync(device)
+        start = time.perf_counter()
+        for i in range(per_round):
+            step(resident[i % len(resident)])
+        _sync(device)
+        model_rates.append(per_round / (time.perf_counter() - start))
+        loader_rates.append(_timed(batches, 2 * round_ + 2, per_round, device, args.count_startup))
+    batch_mb = sum(v.numel() * v.element_size() for v in resident[0].values() if torch.is_tensor(v)) / 2**20
+    return real_rates, model_rates, loader_rates, batch_mb
+
+
+def main(argv=None) -> dict:
+    args = _parser().parse_args(argv)
     device = torch.device(args.device)
     bf16 = not args.no_bf16
     cfg = WMMTConfig(visual_dim=args.visual_dim, audio_dim=args.audio_dim, hidden=args.hidden,
@@ -98,56 +156,10 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     model = WMMT(cfg).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
-
     with tempfile.TemporaryDirectory() as tmp:
-        from extractors.cache import FeatureCache
-
-        manifest = write_random_cache(Path(tmp), args.videos, args.frames, args.visual_dim, args.audio_dim)
-        dataset = VideoFeatureDataset(manifest, FeatureCache(tmp), "train", max_frames=None, train=True)
-
-        def batches(epoch):
-            return make_loader(dataset, args.batch_size, seed=0, epoch=epoch, shuffle=True,
-                               num_workers=args.num_workers, pin_memory=device.type == "cuda")
-
-        # Other processes may share the machine, so the two ways are timed in alternating
-        # rounds and the median round is reported: a load spike hits both alike.
-        resident = [_to(b, device) for b in batches(0)]
-        for i in range(args.warmup):
-            _step(model, optimizer, resident[i % len(resident)], device, bf16)
-        real_rates, model_rates, loader_rates = [], [], []
-        per_round = max(1, args.steps // args.rounds)
-
-        def timed(epoch: int, train_step: bool) -> float:
-            """Steps/s over ``per_round`` batches of a fresh loader (its start outside the timer unless asked)."""
-            iterator = iter(batches(epoch))
-            ready = [] if args.count_startup else [next(iterator)]  # workers started, first batch made
-            _sync(device)
-            start = time.perf_counter()
-            done = 0
-            while done < per_round:
-                batch = ready.pop() if ready else next(iterator, None)
-                if batch is None:  # the epoch ran out
-                    break
-                batch = _to(batch, device)
-                if train_step:
-                    _step(model, optimizer, batch, device, bf16)
-                done += 1
-            _sync(device)
-            return done / (time.perf_counter() - start)
-
-        for round_ in range(args.rounds):
-            real_rates.append(timed(2 * round_ + 1, train_step=True))
-            _sync(device)
-            start = time.perf_counter()
-            for i in range(per_round):
-                _step(model, optimizer, resident[i % len(resident)], device, bf16)
-            _sync(device)
-            model_rates.append(per_round / (time.perf_counter() - start))
-            loader_rates.append(timed(2 * round_ + 2, train_step=False))
-        real_rate, model_rate = float(np.median(real_rates)), float(np.median(model_rates))
-        loader_rate = float(np.median(loader_rates))
-        batch_mb = sum(v.numel() * v.element_size() for v in resident[0].values() if torch.is_tensor(v)) / 2**20
-
+        real_rates, model_rates, loader_rates, batch_mb = _rates(args, model, optimizer, device, bf16, Path(tmp))
+    real_rate, model_rate = float(np.median(real_rates)), float(np.median(model_rates))
+    loader_rate = float(np.median(loader_rates))
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
