@@ -88,3 +88,30 @@ def test_the_checker_sees_a_backward_import(tmp_path):
     assert (2, "evaluation.metrics") in names and (3, "model.cache") in names
     assert layer_of("evaluation.metrics") > layer_of("model.train") > layer_of("wmmt.manifest.lavdf")
     assert layer_of("wmmt.vocab") == 0 and layer_of("wmmt.synthetic.voice") == 1
+
+
+# Sizes a reader takes in at once: every file under 500 lines, every function under 80.
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 500, 80
+CHECKED_FOLDERS = (*PACKAGES, "benchmarks", "tests")
+
+
+def oversized() -> list[str]:
+    found = []
+    for folder in CHECKED_FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            source = path.read_text()
+            where = path.relative_to(ROOT)
+            if len(source.splitlines()) > MAX_FILE_LINES:
+                found.append(f"{where}: {len(source.splitlines())} lines (at most {MAX_FILE_LINES})")
+            for node in ast.walk(ast.parse(source, filename=str(path))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > MAX_FUNCTION_LINES:
+                        found.append(f"{where}:{node.lineno}: {node.name} is {length} lines "
+                                     f"(at most {MAX_FUNCTION_LINES})")
+    return found
+
+
+def test_every_file_and_function_is_short_enough_to_read_at_once():
+    found = oversized()
+    assert not found, "too long:\n" + "\n".join(found)
