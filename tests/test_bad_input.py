@@ -18,16 +18,14 @@ import numpy as np
 import pytest
 import torch
 
-from extractors import checkpoints
 from extractors.cache import FeatureCache, check_shard
 from model.config import WMMTConfig
 from model.predict import load_model
 from model.wmmt import WMMT
-from tests.test_extract_fixtures import make_clip
-from tests.test_faults import _env, _train_inputs
+from tests.helpers.clips import make_clip
+from tests.helpers.processes import one_thread_env
+from tests.helpers.training import train_cli_argv
 from wmmt.io import UnsafeCheckpointError, load_checkpoint
-
-torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_SECONDS = 600  # far longer than any video of LAV-DF or AV-Deepfake1M
@@ -42,7 +40,7 @@ def _error_lines(stderr: str) -> list[str]:
 
 
 def _module(*argv, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=ROOT, env=_env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=ROOT, env=one_thread_env(), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -50,11 +48,8 @@ def _module(*argv, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad_input_models")
-    tsn, w2v = root / "tsn_random.pth", root / "w2v_tiny"
-    assert checkpoints.main(["--tsn", str(tsn), "--wav2vec2", str(w2v), "--wav2vec2-size", "tiny", "--seed", "3"]) == 0
-    return {"root": root, "tsn": tsn, "w2v": w2v}
+def models(random_checkpoints):
+    return random_checkpoints
 
 
 def _wmmt_checkpoint(path: Path, pickled_object: bool) -> Path:
@@ -132,11 +127,11 @@ def test_extractor_clis_refuse_a_pickled_tsn_checkpoint_without_trust(models, tm
 
 
 def test_train_refuses_to_resume_from_a_last_pt_it_did_not_write(tmp_path):
-    base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
+    base = train_cli_argv(tmp_path / "inputs", max_steps=2, eval_every=2)
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"step": 1, "args": argparse.Namespace(lr=0.1)}, run / "last.pt")
-    result = subprocess.run([*base, "--out", str(run)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+    result = subprocess.run([*base, "--out", str(run)], cwd=ROOT, env=one_thread_env(), capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 2
     (line,) = _error_lines(result.stderr)
@@ -148,32 +143,40 @@ def test_train_refuses_to_resume_from_a_last_pt_it_did_not_write(tmp_path):
 # --------------------------------------------------------------------------- unusual videos
 
 
-@pytest.fixture(scope="module")
-def unusual(models):
-    """One shard holding a 2 s clip at 30 fps and a 10-minute clip, extracted by the shard CLI
-    in a child process whose peak memory is measured."""
-    root = models["root"]
-    clips = {
-        "fps30.mp4": make_clip(root / "fps30.mp4", seconds=2.0, fps=30, seed=4),
-        "long.mp4": make_clip(root / "long.mp4", seconds=LONG_SECONDS, seed=5),
-    }
+def _extract_unusual(root: Path, models: dict, clips: dict[str, Path]) -> dict:
+    """One shard of ``clips`` ({video_id: path}), extracted by the shard CLI in a child process whose
+    peak memory is measured."""
     manifest = root / "unusual.jsonl"
     manifest.write_text("".join(json.dumps({"video_id": k, "path": str(v)}) + "\n" for k, v in clips.items()))
     out = root / "unusual" / "shard-00000"
     argv = [sys.executable, "-m", "extractors.shard", "--manifest", str(manifest), "--shard", "0", "--shard-size",
-            "2", "--out", str(out), "--tsn-checkpoint", str(models["tsn"]), "--trust-checkpoint", "--wav2vec2",
-            str(models["w2v"]), "--crop-size", "32", "--batch-frames", "64", "--no-progress"]
+            str(len(clips)), "--out", str(out), "--tsn-checkpoint", str(models["tsn"]), "--trust-checkpoint",
+            "--wav2vec2", str(models["w2v"]), "--crop-size", "32", "--batch-frames", "64", "--no-progress"]
     log = root / "unusual.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=one_thread_env(), stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory, not any other's
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, log.read_text()[-3000:]
     return {"out": out, "cache": FeatureCache(out.parent), "peak_rss_gb": usage.ru_maxrss / 1024**2}
 
 
-def test_30_fps_video_is_resampled_to_25_with_its_source_timestamps(unusual):
-    video = unusual["cache"].get("fps30.mp4")
+@pytest.fixture(scope="module")
+def fps30(models, tmp_path_factory):
+    """A 2 s clip at 30 fps through the shard CLI."""
+    root = tmp_path_factory.mktemp("fps30")
+    return _extract_unusual(root, models, {"fps30.mp4": make_clip(root / "fps30.mp4", seconds=2.0, fps=30, seed=4)})
+
+
+@pytest.fixture(scope="module")
+def long_video(models, tmp_path_factory):
+    """A 10-minute clip through the shard CLI."""
+    root = tmp_path_factory.mktemp("long_video")
+    return _extract_unusual(root, models, {"long.mp4": make_clip(root / "long.mp4", seconds=LONG_SECONDS, seed=5)})
+
+
+def test_30_fps_video_is_resampled_to_25_with_its_source_timestamps(fps30):
+    video = fps30["cache"].get("fps30.mp4")
     assert video.fps == 25.0 and video.meta["native_fps"] == pytest.approx(30.0)
     assert video.visual.shape == (50, 2048) and video.audio.shape == (50, 32)  # 2 s on the 25 fps grid
     # Each row keeps the time of the source frame it shows (a multiple of 1/30 s), the nearest to its centre.
@@ -183,13 +186,13 @@ def test_30_fps_video_is_resampled_to_25_with_its_source_timestamps(unusual):
     assert np.all(np.diff(video.timestamps) > 0)  # 30 -> 25 drops frames, never repeats one
 
 
-def test_ten_minute_video_is_extracted_in_bounded_memory(unusual):
-    video = unusual["cache"].get("long.mp4")
+def test_ten_minute_video_is_extracted_in_bounded_memory(long_video):
+    video = long_video["cache"].get("long.mp4")
     assert video.visual.shape == (LONG_SECONDS * 25, 2048) and video.audio.shape == (LONG_SECONDS * 25, 32)
     assert np.isfinite(video.visual).all() and np.isfinite(video.audio).all()
     np.testing.assert_allclose(video.timestamps[-1], LONG_SECONDS - 1 / 25, atol=1e-3)
-    assert check_shard(unusual["out"]) is None and unusual["cache"].failures() == []
-    assert unusual["peak_rss_gb"] < LONG_VIDEO_PEAK_RSS_LIMIT_GB, f"peak RSS {unusual['peak_rss_gb']:.2f} GB"
+    assert check_shard(long_video["out"]) is None and long_video["cache"].failures() == []
+    assert long_video["peak_rss_gb"] < LONG_VIDEO_PEAK_RSS_LIMIT_GB, f"peak RSS {long_video['peak_rss_gb']:.2f} GB"
 
 
 # --------------------------------------------------------------------------- manifests given to the CLIs

@@ -68,7 +68,7 @@ def test_gpu_checks_script_dry_run(tmp_path):
 
 def test_feature_probe_finds_the_planted_forgeries():
     from benchmarks.probe_features import probe
-    from tests.test_train_synthetic import make_synthetic
+    from tests.helpers.training import make_synthetic
 
     manifest, cache, _ = make_synthetic(n_videos=60, n_dev=8, seed=3)
     manifest.loc[manifest.index[-16:], "split"] = "test"

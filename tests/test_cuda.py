@@ -63,7 +63,7 @@ def test_cuda_training_with_bf16_then_prediction_on_cpu(tmp_path):
     from model.config import TrainConfig
     from model.predict import load_model, predict_split
     from model.train import train
-    from tests.test_train_synthetic import make_synthetic, tiny_model_config
+    from tests.helpers.training import make_synthetic, tiny_model_config
 
     manifest, cache, _ = make_synthetic(n_videos=24, n_dev=8, seed=4)
     cfg = tiny_model_config()

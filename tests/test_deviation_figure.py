@@ -11,8 +11,9 @@ import torch
 
 from evaluation import report as R
 from model.config import WMMTConfig
-from model.data import InMemoryCache, feature_stats
+from model.data import feature_stats
 from model.wmmt import WMMT
+from tests.helpers.features import InMemoryCache
 
 
 def _manifest(labels: dict[str, int], split: str = "test") -> pd.DataFrame:

@@ -13,17 +13,15 @@ import pytest
 
 from extractors import checkpoints, extract, shard
 from extractors.cache import FeatureCache, is_complete_shard
-from tests.test_extract_fixtures import make_bad_files, make_clip
+from tests.helpers.clips import make_bad_files, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, random_checkpoints):
     root = tmp_path_factory.mktemp("cli")
-    tsn = root / "tsn_random.pth"
-    w2v = root / "w2v_tiny"
-    assert checkpoints.main(["--tsn", str(tsn), "--wav2vec2", str(w2v), "--wav2vec2-size", "tiny", "--seed", "1"]) == 0
+    tsn, w2v = random_checkpoints["tsn"], random_checkpoints["w2v"]
     good = [make_clip(root / f"good{i}.mp4", seconds=1.0 + 0.2 * i, seed=i) for i in range(3)]
     bad = make_bad_files(root / "bad")
     rows = [{"video_id": f"v{i}.mp4", "path": str(p)} for i, p in enumerate(good)]

@@ -15,7 +15,7 @@ from extractors.decode import (
     reference_size,
     resample_indices,
 )
-from tests.test_extract_fixtures import make_bad_files, make_clip
+from tests.helpers.clips import make_bad_files, make_clip
 
 SETTINGS = DecodeSettings(crop_size=32)
 

@@ -27,7 +27,6 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tsn(checkpoint):
-    torch.set_num_threads(1)
     return load_tsn(checkpoint, trust=True, channels_last=True)
 
 

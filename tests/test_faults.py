@@ -23,17 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from extractors import checkpoints
 from extractors.cache import FeatureCache, check_shard, summarize
 from model.train import train
-from tests.test_extract_fixtures import make_clip
-from tests.test_train_cli import _write_inputs
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
+from tests.helpers.clips import make_clip
+from tests.helpers.processes import one_thread_env
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, train_cli_argv
 from wmmt.io import load_checkpoint
-
-torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE_CONFIG = ROOT / ".test" / "config.yaml"
@@ -42,21 +38,15 @@ SNAKEMAKE_CONFIG = ROOT / ".test" / "config.yaml"
 # --------------------------------------------------------------------------- helpers
 
 
-def _env() -> dict:
-    # One thread everywhere: the interrupted and the uninterrupted run compute in the same order,
-    # so their results can be compared bit for bit.
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-
-
 def _start(argv: list[str], log: Path, cwd: Path = ROOT) -> subprocess.Popen:
     """Start a command in its own process group, output to ``log``."""
     with open(log, "ab") as fh:
-        return subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(argv, cwd=cwd, env=one_thread_env(), stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def _run(argv: list[str], cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(argv, cwd=cwd, env=one_thread_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def _wait_until(condition, proc: subprocess.Popen, what: str, log: Path, timeout: float = 300,
@@ -136,11 +126,10 @@ def _tmpfs(path: Path, size: str = "64k", read_only: bool = False):
 
 
 @pytest.fixture(scope="module")
-def extraction(tmp_path_factory):
+def extraction(tmp_path_factory, random_checkpoints):
     """Random-weight checkpoints, eight 4 s clips and their manifest."""
     root = tmp_path_factory.mktemp("faults_extract")
-    tsn, w2v = root / "tsn_random.pth", root / "w2v_tiny"
-    assert checkpoints.main(["--tsn", str(tsn), "--wav2vec2", str(w2v), "--wav2vec2-size", "tiny", "--seed", "2"]) == 0
+    tsn, w2v = random_checkpoints["tsn"], random_checkpoints["w2v"]
     clips = [make_clip(root / f"clip{i}.mp4", seconds=4.0, seed=10 + i) for i in range(8)]
     manifest = root / "manifest.jsonl"
     manifest.write_text("".join(json.dumps({"video_id": f"v{i}.mp4", "path": str(p)}) + "\n"
@@ -229,20 +218,9 @@ def test_shard_cli_output_under_a_file_is_one_clear_error(extraction, tmp_path):
 # --------------------------------------------------------------------------- training
 
 
-def _train_inputs(folder: Path, max_steps: int, eval_every: int) -> list[str]:
-    """The train CLI's arguments on a real on-disk cache (12 train videos, batch 4: 3 steps an epoch)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config_path, manifest_path = _write_inputs(folder)
-    config = yaml.safe_load(config_path.read_text())
-    config["train"].update(max_steps=max_steps, eval_every=eval_every, log_every=1)
-    config_path.write_text(yaml.safe_dump(config))
-    return [sys.executable, "-m", "model.train", "--config", str(config_path), "--manifest", str(manifest_path),
-            "--features", str(folder / "features"), "--device", "cpu", "--no-progress"]
-
-
 def test_training_killed_mid_epoch_resumes_to_identical_weights(tmp_path):
     # Checkpoints every 4 steps, 3 steps an epoch: the checkpoint at step 4 is mid-epoch.
-    base = _train_inputs(tmp_path, max_steps=40, eval_every=4)
+    base = train_cli_argv(tmp_path, max_steps=40, eval_every=4)
     reference, run = tmp_path / "reference", tmp_path / "run"
     result = _run([*base, "--out", str(reference)])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -321,7 +299,7 @@ def test_training_killed_after_any_output_file_resumes_identically(tmp_path, mon
 
 
 def test_train_cli_on_a_full_disk_is_one_clear_error_and_leaves_no_checkpoint(tmp_path):
-    base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
+    base = train_cli_argv(tmp_path / "inputs", max_steps=2, eval_every=2)
     with _tmpfs(tmp_path / "disk", size="64k") as disk:
         run = disk / "run"
         result = _run([*base, "--out", str(run)])
@@ -333,7 +311,7 @@ def test_train_cli_on_a_full_disk_is_one_clear_error_and_leaves_no_checkpoint(tm
 
 
 def test_train_cli_output_under_a_file_is_one_clear_error(tmp_path):
-    base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
+    base = train_cli_argv(tmp_path / "inputs", max_steps=2, eval_every=2)
     (tmp_path / "runs").write_text("a file, not a folder\n")
     run = tmp_path / "runs" / "full"
     result = _run([*base, "--out", str(run)])
@@ -344,7 +322,7 @@ def test_train_cli_output_under_a_file_is_one_clear_error(tmp_path):
 
 
 def test_train_cli_on_a_read_only_disk_is_one_clear_error(tmp_path):
-    base = _train_inputs(tmp_path / "inputs", max_steps=2, eval_every=2)
+    base = train_cli_argv(tmp_path / "inputs", max_steps=2, eval_every=2)
     with _tmpfs(tmp_path / "ro", read_only=True) as disk:
         result = _run([*base, "--out", str(disk / "run")])
         assert result.returncode == 2

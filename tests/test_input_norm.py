@@ -5,10 +5,11 @@ import pandas as pd
 import torch
 
 from model.config import TrainConfig, WMMTConfig
-from model.data import InMemoryCache, feature_stats
+from model.data import feature_stats
 from model.predict import load_model
 from model.train import train
 from model.wmmt import WMMT
+from tests.helpers.features import InMemoryCache
 
 
 def make_cache(seed=0):

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from extractors.decode import DecodeSettings, decode_video
-from tests.test_extract_fixtures import make_clip
+from tests.helpers.clips import make_clip
 
 SHORT, CROP = 72, 64
 

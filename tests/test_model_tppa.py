@@ -9,7 +9,6 @@ import torch
 
 from model.tppa import TPPA, column_relevance, normalise_relevance
 
-torch.set_num_threads(1)
 NORMS = ["sigmoid", "softmax", "mean", "sum", "none"]
 
 

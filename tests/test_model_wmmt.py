@@ -8,7 +8,6 @@ import torch
 from model.config import TrainConfig, WMMTConfig
 from model.wmmt import WMMT, WMMTOutput, aggregate, frame_fake_probs, select_expert
 
-torch.set_num_threads(1)
 DV, DA = 8, 6
 
 VARIANTS = {

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from model.config import WMMTConfig
-from model.data import InMemoryCache
 from model.predict import (
     VideoResult,
     expert_proposals,
@@ -20,6 +19,7 @@ from model.predict import (
     write_outputs,
 )
 from model.wmmt import WMMT
+from tests.helpers.features import InMemoryCache
 
 CFG = WMMTConfig(visual_dim=16, audio_dim=8, hidden=8, attn_dim=16, dropout=0.0)
 SETTINGS = {"method": "runs", "threshold": 0.5, "max_proposals": 10}

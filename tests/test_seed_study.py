@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evaluation.seed_study import SCORED, parse_overrides, split_truth, study, summary_table
-from tests.test_train_synthetic import AUDIO_DIM, VISUAL_DIM, make_synthetic
+from tests.helpers.training import AUDIO_DIM, VISUAL_DIM, make_synthetic
 
 CONFIG = {
     "model": {"visual_dim": VISUAL_DIM, "audio_dim": AUDIO_DIM, "hidden": 16, "attn_dim": 32, "dropout": 0.1},

@@ -1,7 +1,7 @@
 """The workflow through a real SLURM cluster, with the shipped profile (workflow/profiles/slurm).
 
 A private single-node SLURM is installed (Debian packages, when missing) and started by
-tests/slurm_cluster.py; its partitions are named after the ones the profile asks for, and
+tests/helpers/slurm_cluster.py; its partitions are named after the ones the profile asks for, and
 its node announces 16 CPUs and two stand-in GPUs, so the profile is used unchanged on a
 2-core CPU machine. Only the settings a test machine needs are added on the command line:
 no account, and the first status check after 1 s instead of 40 s.
@@ -33,8 +33,9 @@ import numpy as np
 import pytest
 import yaml
 
-from tests import slurm_cluster
-from tests.slurm_cluster import SlurmCluster, SlurmUnavailable
+from tests.helpers import slurm_cluster
+from tests.helpers.slurm_cluster import SlurmCluster, SlurmUnavailable
+from tests.helpers.workflow import block_commands, fresh_copy, readme_section, tiny_lavdf_config
 
 pytestmark = pytest.mark.slurm
 
@@ -330,21 +331,13 @@ def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_pa
     feature shard) and this test machine's SLURM settings are added."""
     import shlex
     import shutil
-    import sys
-
-    from tests.test_readme_commands import TINY_CONFIG, block_commands, fresh_copy, readme_section
 
     setup, command = block_commands(readme_section("On a SLURM cluster"))
     assert setup == "bash workflow/run.sh setup"
     argv = shlex.split(command)
     assert argv[:3] == [".venv/bin/snakemake", "--profile", "workflow/profiles/slurm"] and "--configfile" in argv
 
-    data = tmp_path / "LAV-DF"
-    subprocess.run([sys.executable, "-m", "wmmt.synthetic", "--out", str(data), "--num-videos", "12",
-                    "--seed", "0", "--min-duration", "3", "--max-duration", "3.5", "--workers", "2"],
-                   cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    config = tmp_path / "lavdf_tiny.yaml"
-    config.write_text(TINY_CONFIG.format(root=data))
+    config = tiny_lavdf_config(tmp_path)
     argv[argv.index("--configfile") + 1] = str(config)
     clone = fresh_copy(tmp_path / "clone")
 

@@ -25,7 +25,7 @@ import pytest
 
 from evaluation import evaluate as evaluate_cli
 from evaluation.submission import NO_SEGMENT, SubmissionError, main, write_submission
-from tests.test_metrics_oracle import _random_inputs
+from tests.helpers.oracle import random_localization_inputs
 from wmmt.manifest import load_manifest, read_avdeepfake1m, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_toolkit_scores_the_submission_as_our_evaluator(tmp_path, monkeypatch, s
     proposals: the placeholder must cost nothing)."""
     toolkit = toolkit_evaluation(monkeypatch)
     rng = np.random.default_rng(seed)
-    preds, gt = _random_inputs(seed, 800)
+    preds, gt = random_localization_inputs(seed, 800)
     rename = {old: f"id{i % 37:03d}/{i:05d}/clip.mp4" for i, old in enumerate(preds)}
     preds = {rename[k]: v for k, v in preds.items()}
     gt = {rename[k]: v for k, v in gt.items()}
@@ -298,5 +298,3 @@ cross_dataset: []
         assert ours["ar"][str(n)] == pytest.approx(value, abs=1e-5), f"AR@{n}"
     auc = toolkit.auc(str(sub / "classification.txt"), meta, "file", "fake_segments")
     assert ours["classification"]["auc"]["any"] == pytest.approx(auc, abs=1e-6)
-    print(f"workflow: toolkit AP {theirs['ap']} AR {theirs['ar']} AUC {auc}; ours AP {ours['ap']} "
-          f"AR {ours['ar']} AUC {ours['classification']['auc']['any']}")

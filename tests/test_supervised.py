@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from model.data import InMemoryCache
 from model.predict import load_model
 from model.predict import main as predict_main
 from model.supervised import (
@@ -24,10 +23,9 @@ from model.supervised import (
     train_supervised,
 )
 from model.wmmt import frame_fake_probs
-from tests.test_train_cli import _write_inputs
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
+from tests.helpers.features import InMemoryCache
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, write_train_inputs
 
-torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -117,7 +115,7 @@ def test_the_reference_reads_the_train_timestamps(tmp_path):
 
 
 def test_cli_checkpoint_runs_through_model_predict(tmp_path, capsys):
-    config_path, manifest_path = _write_inputs(tmp_path)
+    config_path, manifest_path = write_train_inputs(tmp_path)
     out = tmp_path / "runs" / "supervised"
     args = ["--config", str(config_path), "--manifest", str(manifest_path), "--features", str(tmp_path / "features"),
             "--out", str(out), "--export", str(out / "model.pt"), "--device", "cpu", "--no-progress"]
@@ -131,7 +129,7 @@ def test_cli_checkpoint_runs_through_model_predict(tmp_path, capsys):
 
 
 def test_cli_rejects_a_manifest_without_segments_and_a_single_task_config(tmp_path, capsys):
-    config_path, manifest_path = _write_inputs(tmp_path)
+    config_path, manifest_path = write_train_inputs(tmp_path)
     base = ["--config", str(config_path), "--features", str(tmp_path / "features"), "--out", str(tmp_path / "r"),
             "--no-progress"]
     stripped = tmp_path / "stripped.jsonl"

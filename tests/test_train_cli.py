@@ -10,36 +10,11 @@ import yaml
 
 from model.train import load_run_config, main, train
 from model.variants import PAPER_VARIANTS
-from tests.test_train_synthetic import (
-    make_synthetic,
-    tiny_model_config,
-    tiny_train_config,
-    write_feature_cache,
-)
-
-torch.set_num_threads(1)
-
-
-def _write_inputs(tmp_path, variants=None):
-    manifest, cache, _ = make_synthetic(n_videos=16, n_dev=4)
-    manifest_path = tmp_path / "manifest.jsonl"
-    with open(manifest_path, "w") as fh:
-        for record in manifest.to_dict(orient="records"):
-            fh.write(json.dumps(record) + "\n")
-    write_feature_cache(tmp_path / "features", cache)
-    config = {
-        "model": {k: v for k, v in tiny_model_config().to_dict().items() if k in ("visual_dim", "audio_dim", "hidden",
-                                                                                  "attn_dim")},
-        "train": {"batch_size": 4, "max_steps": 2, "eval_every": 2, "log_every": 1, "num_workers": 0, "lr": 1e-3},
-        "variants": variants or {},
-    }
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    return config_path, manifest_path
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, write_train_inputs
 
 
 def test_cli_trains_from_a_feature_cache(tmp_path, capsys):
-    config_path, manifest_path = _write_inputs(tmp_path)
+    config_path, manifest_path = write_train_inputs(tmp_path)
     out = tmp_path / "run"
     args = ["--config", str(config_path), "--variant", "concat_baseline", "--manifest", str(manifest_path),
             "--features", str(tmp_path / "features"), "--out", str(out), "--device", "cpu", "--no-progress"]
@@ -58,7 +33,7 @@ def test_cli_trains_from_a_feature_cache(tmp_path, capsys):
 
 
 def test_changed_config_is_an_error_or_a_fresh_start_and_export(tmp_path, capsys):
-    config_path, manifest_path = _write_inputs(tmp_path)
+    config_path, manifest_path = write_train_inputs(tmp_path)
     out = tmp_path / "run"
     args = ["--config", str(config_path), "--manifest", str(manifest_path), "--features", str(tmp_path / "features"),
             "--out", str(out), "--device", "cpu", "--no-progress"]
@@ -76,7 +51,7 @@ def test_changed_config_is_an_error_or_a_fresh_start_and_export(tmp_path, capsys
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    config_path, manifest_path = _write_inputs(tmp_path, variants={"typo": {"model": {"hiden": 3}}})
+    config_path, manifest_path = write_train_inputs(tmp_path, variants={"typo": {"model": {"hiden": 3}}})
     base = ["--manifest", str(manifest_path), "--features", str(tmp_path / "features"), "--out", str(tmp_path / "r")]
     assert main(["--config", str(config_path), "--variant", "typo", *base]) == 2
     assert "hiden" in capsys.readouterr().err
@@ -87,7 +62,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 
 def test_load_run_config_applies_variant_overrides(tmp_path):
-    config_path, _ = _write_inputs(tmp_path, variants={"mine": {"model": {"deviation_fn": "kl"},
+    config_path, _ = write_train_inputs(tmp_path, variants={"mine": {"model": {"deviation_fn": "kl"},
                                                                  "train": {"batch_size": 2}}})
     model_cfg, train_cfg = load_run_config(config_path, "mine")
     assert model_cfg.deviation_fn == "kl" and model_cfg.hidden == 16 and train_cfg.batch_size == 2

@@ -12,7 +12,6 @@ import torch
 from model.data import (
     DataError,
     EpochSampler,
-    InMemoryCache,
     VideoFeatureDataset,
     collate,
     frame_indices,
@@ -20,6 +19,7 @@ from model.data import (
     read_training_manifest,
     training_records,
 )
+from tests.helpers.features import InMemoryCache
 
 
 def _cache(lengths):

@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from model.train import train, weights_digest
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config
 
 
 def _free_port() -> int:
@@ -48,7 +48,6 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     assert rank0["weights_sha256"] == rank1["weights_sha256"] == weights_digest(ckpt["model"])
     # One process with the global batch (2 ranks x 2 videos) sees the same videos per step;
     # without dropout the averaged DDP gradient equals the single-process one.
-    torch.set_num_threads(1)
     manifest, cache, _ = make_synthetic(n_videos=20, n_dev=4)
     train(tiny_model_config(dropout=0.0), tiny_train_config(batch_size=4, max_steps=4, eval_every=2),
           manifest, cache, tmp_path / "single", device="cpu", progress=False)

@@ -8,10 +8,8 @@ import pytest
 import torch
 
 from model.train import train
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config
 from wmmt.io import load_checkpoint
-
-torch.set_num_threads(1)
 
 
 def _weights(path):

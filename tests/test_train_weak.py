@@ -10,9 +10,7 @@ import torch
 
 from model.data import TRAINING_COLUMNS, read_dev_ground_truth, read_training_manifest
 from model.train import train
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
-
-torch.set_num_threads(1)
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config
 
 
 def test_scrambled_or_removed_timestamps_give_identical_weights(tmp_path):

@@ -12,9 +12,7 @@ from model.data import read_training_manifest, training_records
 from model.predict import load_model, predict_split
 from model.supervised import train_supervised
 from model.train import train
-from tests.test_train_synthetic import make_synthetic, tiny_model_config, tiny_train_config
-
-torch.set_num_threads(1)
+from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config
 
 
 def _with_unlabelled(n_unlabelled: int = 4):

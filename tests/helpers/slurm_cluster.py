@@ -314,7 +314,7 @@ class SlurmCluster:
         def_mem = max(256, real_mb // max(1, self.cpus))
         host = socket.gethostname()
         lines = [
-            "# Written by tests/slurm_cluster.py: a private single-node test cluster.",
+            "# Written by tests/helpers/slurm_cluster.py: a private single-node test cluster.",
             "ClusterName=wmmttest",
             f"SlurmctldHost={host}(127.0.0.1)",
             f"SlurmctldPort={CTLD_PORT}",
@@ -459,7 +459,7 @@ def submit_and_wait(cluster: SlurmCluster, script: str, timeout: float = 60) -> 
     raise SlurmUnavailable(f"job {job_id} did not finish within {timeout} s\n{cluster.logs()}")
 
 
-if __name__ == "__main__":  # manual check: python tests/slurm_cluster.py
+if __name__ == "__main__":  # manual check: python -m tests.helpers.slurm_cluster
     c = SlurmCluster(Path("/tmp/wmmt-slurm-manual"), partitions=("cpu", "gpu"))
     try:
         c.start()
