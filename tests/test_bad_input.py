@@ -186,6 +186,7 @@ def test_30_fps_video_is_resampled_to_25_with_its_source_timestamps(fps30):
     assert np.all(np.diff(video.timestamps) > 0)  # 30 -> 25 drops frames, never repeats one
 
 
+@pytest.mark.e2e
 def test_ten_minute_video_is_extracted_in_bounded_memory(long_video):
     video = long_video["cache"].get("long.mp4")
     assert video.visual.shape == (LONG_SECONDS * 25, 2048) and video.audio.shape == (LONG_SECONDS * 25, 32)

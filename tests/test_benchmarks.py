@@ -50,6 +50,7 @@ def test_bench_train_reports_real_model_and_loader_rates():
     assert len(result["ratio_per_round"]) == 2
 
 
+@pytest.mark.e2e
 def test_gpu_checks_script_dry_run(tmp_path):
     """benchmarks/gpu_checks.sh (run on a lent GPU) works end to end; SMOKE=1 DEVICE=cpu shrinks it."""
     import os

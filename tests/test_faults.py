@@ -5,6 +5,9 @@ half-written looks finished, reruns, and compares the result with an uninterrupt
 byte for byte. The disk tests mount a tiny tmpfs (root only; skipped with a message where
 mounting is not permitted) or aim the output at a path under a regular file (works anywhere).
 The table of faults and the test that shows each is docs/robustness.md.
+
+Marked e2e: the kill-and-rerun tests, the whole workflow, and the extraction CLI on the module's
+eight 4 s clips; the train CLI's error cases stay in the fast loop.
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ def extraction(tmp_path_factory, random_checkpoints):
     return {"root": root, "argv": argv, "reference": reference, "models": models}
 
 
+@pytest.mark.e2e
 def test_shard_killed_mid_shard_leaves_nothing_finished_and_the_rerun_matches(extraction):
     out = extraction["root"] / "killed" / "shard-00000"
     log = extraction["root"] / "killed.log"
@@ -171,6 +175,7 @@ def test_shard_killed_mid_shard_leaves_nothing_finished_and_the_rerun_matches(ex
     assert FeatureCache(out.parent).video_ids() == [f"v{i}.mp4" for i in range(8)]
 
 
+@pytest.mark.e2e
 def test_shard_cli_on_a_full_disk_is_one_clear_error_and_leaves_nothing(extraction, tmp_path):
     with _tmpfs(tmp_path / "disk", size="64k") as disk:
         out = disk / "features" / "shard-00000"
@@ -182,6 +187,7 @@ def test_shard_cli_on_a_full_disk_is_one_clear_error_and_leaves_nothing(extracti
         assert not out.exists() and not _tmp_parts(disk)  # the partial shard went with the error
 
 
+@pytest.mark.e2e
 def test_extract_cli_on_a_full_disk_is_one_clear_error(extraction, tmp_path):
     models = [m for m in extraction["models"] if m != "--no-progress"]
     with _tmpfs(tmp_path / "disk", size="64k") as disk:
@@ -194,6 +200,7 @@ def test_extract_cli_on_a_full_disk_is_one_clear_error(extraction, tmp_path):
         assert "Traceback" not in result.stderr and not out.exists() and not _tmp_parts(disk)
 
 
+@pytest.mark.e2e
 def test_shard_cli_on_a_read_only_disk_is_one_clear_error(extraction, tmp_path):
     with _tmpfs(tmp_path / "ro", read_only=True) as disk:
         out = disk / "features" / "shard-00000"
@@ -204,6 +211,7 @@ def test_shard_cli_on_a_read_only_disk_is_one_clear_error(extraction, tmp_path):
         assert not (disk / "features").exists()
 
 
+@pytest.mark.e2e
 def test_shard_cli_output_under_a_file_is_one_clear_error(extraction, tmp_path):
     # Works without root: a regular file where a folder of the output path should be.
     (tmp_path / "results").write_text("a file, not a folder\n")
@@ -218,6 +226,7 @@ def test_shard_cli_output_under_a_file_is_one_clear_error(extraction, tmp_path):
 # --------------------------------------------------------------------------- training
 
 
+@pytest.mark.e2e
 def test_training_killed_mid_epoch_resumes_to_identical_weights(tmp_path):
     # Checkpoints every 4 steps, 3 steps an epoch: the checkpoint at step 4 is mid-epoch.
     base = train_cli_argv(tmp_path, max_steps=40, eval_every=4)
@@ -256,6 +265,7 @@ class _Killed(BaseException):
     """Stands for SIGKILL: nothing in the code under test catches it."""
 
 
+@pytest.mark.e2e
 def test_training_killed_after_any_output_file_resumes_identically(tmp_path, monkeypatch):
     """A kill between any two of the files an interval writes (best.pt, last.pt, train_log.csv,
     curves.png, model_card.json): the resumed run ends with the weights and the log of an
@@ -398,6 +408,7 @@ def workflows(tmp_path_factory):
     return info
 
 
+@pytest.mark.e2e
 def test_workflow_sigterm_during_extraction_leaves_complete_shards_and_no_lock(workflows):
     assert workflows["sigterm_exit"] != 0
     assert workflows["locks_after_sigterm"] == []
@@ -405,6 +416,7 @@ def test_workflow_sigterm_during_extraction_leaves_complete_shards_and_no_lock(w
         workflows["shards_after_sigterm"]
 
 
+@pytest.mark.e2e
 def test_workflow_killed_in_training_reruns_only_the_unfinished_jobs(workflows):
     assert workflows["sigkill_exit"] == -signal.SIGKILL
     dry = workflows["dry_run"].stdout + workflows["dry_run"].stderr
@@ -420,6 +432,7 @@ def test_workflow_killed_in_training_reruns_only_the_unfinished_jobs(workflows):
         assert Path(path).stat().st_mtime_ns == stamp, f"{path} was rewritten by the rerun"
 
 
+@pytest.mark.e2e
 def test_workflow_resumed_results_equal_the_uninterrupted_run(workflows):
     ref, run = workflows["reference"] / "results/synthetic", workflows["killed"] / "results/synthetic"
     for shard in ("shard-00000", "shard-00001"):
@@ -432,6 +445,7 @@ def test_workflow_resumed_results_equal_the_uninterrupted_run(workflows):
     assert not _tmp_parts(run)  # no temporary file of a killed job is left in results/
 
 
+@pytest.mark.e2e
 def test_workflow_with_a_corrupt_test_video_finishes_and_reports_it(tmp_path):
     workdir = tmp_path / "corrupt"
     corrupt = _prepare_dataset_with_a_corrupt_test_video(workdir)

@@ -93,6 +93,7 @@ def output_of(proc: subprocess.CompletedProcess | subprocess.Popen, workdir: Pat
     return f"exit {proc.returncode}\n{text[-6000:]}\n{logs[-6000:]}"
 
 
+@pytest.mark.e2e
 def test_readme_snakemake_command_runs_jobs_with_the_projects_python(dataset, user_env, tmp_path):
     env, calls = user_env
     clone = fresh_copy(tmp_path / "clone")
@@ -122,6 +123,7 @@ def _snakemake_child(pid: int) -> int | None:
     return None
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc (Linux)")
 def test_readme_pipeline_command_refuses_a_second_run_and_resumes_after_sigkill(dataset, user_env, tmp_path):
     env, calls = user_env

@@ -173,6 +173,7 @@ def job_field(text: str, key: str) -> str:
     raise AssertionError(f"no {key}= in:\n{text}")
 
 
+@pytest.mark.e2e
 def test_profile_sends_each_rule_to_slurm_with_its_resources(cluster, tmp_path):
     work = tmp_path / "tiny"
     work.mkdir()
@@ -231,6 +232,7 @@ def test_profile_sends_each_rule_to_slurm_with_its_resources(cluster, tmp_path):
     assert job_field((work / "features/shard-00000.txt").read_text(), "JobId") == job_ids["features/shard-00000.txt"]
 
 
+@pytest.mark.e2e
 def test_failed_job_is_reported_and_the_run_ends(cluster, tmp_path):
     work = tmp_path / "failing"
     work.mkdir()
@@ -283,6 +285,7 @@ def assert_close_json(a, b, where: str = ""):
         assert a == b, where
 
 
+@pytest.mark.e2e
 def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path):
     from extractors.cache import FeatureCache
 
@@ -323,6 +326,7 @@ def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_path):
     """The README's SLURM commands as written, in a fresh copy of the working tree, from a shell
     without the project's .venv on PATH and a first `python` that is not the project's: the jobs

@@ -219,6 +219,7 @@ def test_a_missing_file_is_a_named_error(unlabelled):
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_workflow_writes_the_submissions_and_the_toolkit_agrees(tmp_path, monkeypatch):
     """The real-data path on a generated AV-Deepfake1M-format folder with a test_files.txt beside it:
     manifest, features, training (the list's videos never seen), prediction of the labelled test
@@ -298,3 +299,5 @@ cross_dataset: []
         assert ours["ar"][str(n)] == pytest.approx(value, abs=1e-5), f"AR@{n}"
     auc = toolkit.auc(str(sub / "classification.txt"), meta, "file", "fake_segments")
     assert ours["classification"]["auc"]["any"] == pytest.approx(auc, abs=1e-6)
+    print(f"workflow: toolkit AP {theirs['ap']} AR {theirs['ar']} AUC {auc}; ours AP {ours['ap']} "
+          f"AR {ours['ar']} AUC {ours['classification']['auc']['any']}")
