@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Every GPU check of the project in one run, sized for a lent GPU machine (15 minutes of
-# device time per session, a machine start included): the CUDA tests, the extraction
-# throughput of issue 3 (videos/s and the ratio to the decode ceiling) and the training
-# loader ratio of issue 4. Results (JSON, logs) go to $OUT (the device tool's folder), else
-# ./gpu_results.
+# Every GPU check of the project in one run, about 9 minutes on one H100-class GPU with 16 CPU
+# cores: the CUDA tests, the extraction throughput (videos/s and the ratio to the decode
+# ceiling) and the training loader ratio (docs/benchmarks-extraction.md,
+# docs/benchmarks-training.md). Results (JSON, logs) go to the folder given as the first
+# argument, else $GPU_RESULTS, else ./gpu_results.
 #
-# The lent machines have torch, torchvision, torchaudio, transformers, pandas and pytest but
-# not decord or PyAV: make their wheels here first (bash benchmarks/gpu_wheels.sh, into .whl/,
-# which .git/info/exclude should list), then, through the device tool, from the repo root:
-#     bash benchmarks/gpu_checks.sh          (carry: [".whl"], timeout_s: 540)
+# It needs torch, torchvision, torchaudio, transformers, pandas, pytest, decord and PyAV. On a
+# GPU node without a package index, make the decord and PyAV wheels on a machine with one
+# (bash benchmarks/gpu_wheels.sh, into .whl/), copy .whl/ with the repository, then from the
+# repository root:
+#     bash benchmarks/gpu_checks.sh [RESULTS_DIR]
 # A dry run of the script itself on any machine: SMOKE=1 DEVICE=cpu bash benchmarks/gpu_checks.sh
 set -uo pipefail
-OUT=${OUT:-gpu_results}
+OUT=${1:-${GPU_RESULTS:-gpu_results}}
 mkdir -p "$OUT"
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
@@ -46,7 +47,7 @@ run() {  # name, command...: log to $OUT/<name>.log, keep going after a failure
 }
 # 1. The CUDA paths agree with the CPU (skipped, and so passing, without a GPU).
 run cuda_tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py -rs
-# 2. Extraction throughput (issue 3): the same clips for every setting.
+# 2. Extraction throughput: the same clips for every setting.
 clipdir=$(mktemp -d)
 run make_clips "$PY" -m wmmt.synthetic --out "$clipdir" --num-videos "$clips" --seed 0 \
     --min-duration "$seconds" --max-duration "$seconds" --workers "$cores"
@@ -58,7 +59,7 @@ for setting in "bf16 $workers" "fp32 $workers" "bf16 $(( (workers + 1) / 2 ))"; 
         --json "$OUT/extract_$1_w$2.json"
 done
 rm -rf "$clipdir"
-# 3. Training: real loading vs the model alone, and the loader alone (issue 4).
+# 3. Training: real loading vs the model alone, and the loader alone.
 run train "$PY" -m benchmarks.bench_train --device "$DEVICE" --videos "$tvideos" --frames "$tframes" \
     --batch-size "$tbatch" --steps "$tsteps" --rounds 4 --num-workers "$tworkers"
 grep -h '^{' "$OUT/train.log" > "$OUT/train.json" || true

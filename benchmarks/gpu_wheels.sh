@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Wheels of the packages benchmarks/gpu_checks.sh needs that the lent GPU machines lack
-# (Python 3.12 there): decord and PyAV, into .whl/ (about 50 MB; the device tool carries
-# at most 64 MiB with the working tree). Run here, from the repo root, where pip can reach
-# the registry.
+# Wheels of decord and PyAV for a GPU node that has the other packages of
+# benchmarks/gpu_checks.sh but no package index (Python 3.12 there), into .whl/ (about 50 MB).
+# Run from the repository root on a machine where pip can reach the registry.
 set -euo pipefail
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

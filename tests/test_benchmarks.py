@@ -52,13 +52,13 @@ def test_bench_train_reports_real_model_and_loader_rates():
 
 @pytest.mark.e2e
 def test_gpu_checks_script_dry_run(tmp_path):
-    """benchmarks/gpu_checks.sh (run on a lent GPU) works end to end; SMOKE=1 DEVICE=cpu shrinks it."""
+    """benchmarks/gpu_checks.sh (run on a GPU node) works end to end; SMOKE=1 DEVICE=cpu shrinks it."""
     import os
     import subprocess
 
     out = tmp_path / "out"
-    env = {**os.environ, "SMOKE": "1", "DEVICE": "cpu", "PY": sys.executable, "OUT": str(out)}
-    result = subprocess.run(["bash", "benchmarks/gpu_checks.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+    env = {**os.environ, "SMOKE": "1", "DEVICE": "cpu", "PY": sys.executable}
+    result = subprocess.run(["bash", "benchmarks/gpu_checks.sh", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "skipped" in (out / "cuda_tests.log").read_text()  # no GPU here: the CUDA tests skip
