@@ -7,8 +7,11 @@ and the ratio of average mAP WMMT / fully supervised beside the paper's.
 
 CLI (the workflow's ``ablation_table`` rule)::
 
-    python -m evaluation.tables --table table_vii --runs results/D/runs --manifest results/D/manifest.jsonl \
-        --dataset D --out results/D/tables/table_vii.md
+    python -m evaluation.tables --table table_vii --manifest results/D/manifest.jsonl --dataset D \
+        --predictions results/D/runs/*/test/predictions*.json --out results/D/tables/table_vii.md
+
+(``--predictions``: the files its rows score, ``<variant>/test/<file of the head>`` each;
+extra files are ignored, a missing one is an error naming it.)
 
 Each row of a table names a trained variant, the head whose proposals are scored
 ("expert" = modality-aware selection) and the ground truth ("all" forged segments,
@@ -181,14 +184,28 @@ def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | Non
     return f"{markdown_table(rows)}\n{line}\n\n{note}\n", [r for r in rows if r[2] is not None]
 
 
-def ablation_table(table: str, runs_dir, manifest, dataset: str) -> str:
-    """One of Tables IV-VII, regenerated from the trained variants' test predictions."""
+def row_files(table: str, predictions) -> dict[tuple[str, str], Path]:
+    """{(variant, head): file} of a table's rows, found among ``predictions`` (paths ending in
+    ``<variant>/test/<file of the head>``); a row without its file is an error naming it."""
+    files = {}
+    for row in PAPER_TABLES[table][1]:
+        tail = (row.variant, "test", PREDICTION_FILES[row.head])
+        found = [Path(p) for p in predictions if Path(p).parts[-3:] == tail]
+        if not found:
+            raise ValueError(f"{table}: row {row.label!r} needs {'/'.join(tail)} among the prediction files")
+        files[row.variant, row.head] = found[0]
+    return files
+
+
+def ablation_table(table: str, predictions, manifest, dataset: str) -> str:
+    """One of Tables IV-VII, regenerated from the trained variants' test predictions (the files)."""
     title, rows = PAPER_TABLES[table]
     paper = ABLATIONS[table]
+    files = row_files(table, predictions)
     out_rows = []
     cache: dict[Path, dict] = {}
     for row in rows:
-        path = Path(runs_dir) / row.variant / "test" / PREDICTION_FILES[row.head]
+        path = files[row.variant, row.head]
         if path not in cache:
             with open(path, encoding="utf-8") as fh:
                 cache[path] = json.load(fh)
@@ -203,7 +220,8 @@ def ablation_table(table: str, runs_dir, manifest, dataset: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.tables", description="Regenerate a paper table.")
     parser.add_argument("--table", required=True, choices=sorted(PAPER_TABLES))
-    parser.add_argument("--runs", required=True, help="folder of trained variants (results/<dataset>/runs)")
+    parser.add_argument("--predictions", nargs="+", required=True,
+                        help="the rows' prediction files, <variant>/test/predictions[_<head>].json")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--dataset", required=True, help="dataset name, for the table's labels")
     parser.add_argument("--out", required=True)
@@ -211,7 +229,7 @@ def main(argv=None) -> int:
     from wmmt.manifest import load_manifest
 
     try:
-        text = ablation_table(args.table, args.runs, load_manifest(args.manifest), args.dataset)
+        text = ablation_table(args.table, args.predictions, load_manifest(args.manifest), args.dataset)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

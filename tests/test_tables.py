@@ -53,13 +53,15 @@ def test_missing_video_is_an_error():
 def test_table_iv_scores_each_head_against_its_modality(tmp_path):
     variants = {row.variant for row in PAPER_TABLES["table_iv"][1]}
     write_runs(tmp_path, variants, wrong_audio_only=True)
-    text = ablation_table("table_iv", tmp_path, MANIFEST, "toy")
+    text = ablation_table("table_iv", sorted(tmp_path.rglob("*.json")), MANIFEST, "toy")
     lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| T_")}
     assert "| 0.00 |" in lines["T_a only"]  # its audio proposals miss everything
     # The visual head scored against the visual forgeries, the audio head against the audio ones.
     assert lines["T_v only"].split("|")[3:] == lines["T_v with MTL"].split("|")[3:]
     assert lines["T_a with MTL"].count("100.00") == 5  # AR@20/10/5/2 and their average
     assert "paper (LAV-DF)" in text and "96.58" in text  # the paper's T_a only row
+    with pytest.raises(ValueError, match=r"needs .*predictions_audio\.json"):  # a row's file not given
+        ablation_table("table_iv", [p for p in tmp_path.rglob("*.json") if "audio" not in p.name], MANIFEST, "toy")
 
 
 def test_markdown_layout_and_paper_average():

@@ -94,9 +94,6 @@ rule ablation_table:
         ),
     wildcard_constraints:
         table="|".join(PAPER_TABLES),
-    params:
-        # evaluation.tables reads <runs>/<variant>/test/<file> of each row: the declared inputs.
-        runs=lambda wc, input: str(Path(input.predictions[0]).parents[2]),
     conda:
         "../../environment.yml"
     log:
@@ -106,7 +103,7 @@ rule ablation_table:
         mem_mb=4000,
         runtime=30,
     shell:
-        "python -m evaluation.tables --table {wildcards.table} --runs {params.runs} "
+        "python -m evaluation.tables --table {wildcards.table} --predictions {input.predictions} "
         "--manifest {input.manifest} --dataset {wildcards.dataset} --out {output.table} > {log} 2>&1"
 
 
