@@ -144,6 +144,7 @@ def synthetic_features(tmp_path_factory):
     return InMemoryCache(features), manifest
 
 
+@pytest.mark.e2e  # generated clips through both random-weight extractors to the figure's ratios
 def test_synthetic_forgeries_deviate_more_in_the_extracted_visual_features(synthetic_features):
     cache, manifest = synthetic_features
     train = sorted(manifest.loc[manifest["split"] == "train", "video_id"])

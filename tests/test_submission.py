@@ -281,7 +281,6 @@ cross_dataset: []
     assert manifest.loc[manifest["split"] == "hidden_test", "video_id"].tolist() == [f"test/{n}" for n in names]
     card = json.loads((results / "runs/full/model_card.json").read_text())
     assert card["data"]["n_train"] + card["data"]["n_dev"] == 12  # train_metadata.json only
-
     hidden = json.loads((results / "submission/hidden_test/prediction.json").read_text())
     assert list(hidden) == names and all(rows for rows in hidden.values())
     lines = (results / "submission/hidden_test/classification.txt").read_text().splitlines()
