@@ -273,25 +273,3 @@ def make_loader(dataset: VideoFeatureDataset, batch_size: int, *, seed: int, epo
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                       num_workers=num_workers, worker_init_fn=worker_init_fn, generator=generator,
                       pin_memory=pin_memory, drop_last=drop_last, persistent_workers=False)
-
-
-class InMemoryCache:
-    """A feature cache held in memory with the FeatureCache API (tests, synthetic runs)."""
-
-    class _Features:
-        def __init__(self, video_id: str, visual: np.ndarray, audio: np.ndarray, fps: float) -> None:
-            self.video_id, self.visual, self.audio, self.fps = video_id, visual, audio, fps
-            self.timestamps = np.arange(len(visual)) / fps
-            self.meta: dict = {}
-
-    def __init__(self, features: dict[str, tuple[np.ndarray, np.ndarray]], fps: float = 25.0) -> None:
-        self._items = {vid: self._Features(vid, v, a, fps) for vid, (v, a) in features.items()}
-
-    def video_ids(self) -> list[str]:
-        return list(self._items)
-
-    def get(self, video_id: str):
-        return self._items[video_id]
-
-    def failures(self) -> list[dict]:
-        return []

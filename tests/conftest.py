@@ -1,4 +1,4 @@
-"""Settings every test runs under, and the e2e marks of modules that do not carry their own.
+"""Settings every test runs under, and the fixtures several test files share.
 
 Helpers shared by several test files live in tests/helpers/; fixtures shared by several live
 here. docs/testing.md says how to run the fast loop (``-m "not e2e"``) and the full suite.
@@ -7,10 +7,6 @@ here. docs/testing.md says how to run the fast loop (``-m "not e2e"``) and the f
 from __future__ import annotations
 
 import pytest
-
-# The tests of tests/test_workflow.py that run the whole Snakemake DAG (those using its `pipeline`
-# fixture) are marked e2e here, until that module marks them itself.
-_E2E_FIXTURES = {"tests/test_workflow.py": "pipeline"}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,13 +17,6 @@ def one_torch_thread():
 
     torch.set_num_threads(1)
     yield
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        fixture = _E2E_FIXTURES.get(item.nodeid.split("::")[0])
-        if fixture and fixture in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,11 @@ import pytest
 
 from evaluation.evaluate import evaluate
 from evaluation.viewer import DatasetInputs, build_dataset_page, write_video_page
+from model.predict import VideoResult, write_outputs
+from tests.helpers.clips import make_clip
+from wmmt.manifest import load_manifest
 from wmmt.viewer.page import markdown_to_html
 from wmmt.viewer.videos import error_kind, pack_scores, top1_iou, unpack_scores
-from model.predict import VideoResult, write_outputs
-from tests.test_extract_fixtures import make_clip
-from wmmt.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 25.0
@@ -171,10 +171,11 @@ def test_temporal_deviation_figure_is_the_reports(tmp_path):
 
     from evaluation import report as R
     from evaluation.viewer.dataset import deviation_html
-    from wmmt.viewer.page import Figures
     from model.config import WMMTConfig
-    from model.data import InMemoryCache, feature_stats
+    from model.data import feature_stats
     from model.wmmt import WMMT
+    from tests.helpers.features import InMemoryCache
+    from wmmt.viewer.page import Figures
 
     rng = np.random.default_rng(0)
     feats = {f"v{i}": (rng.standard_normal((30, 6)).astype(np.float32), rng.standard_normal((30, 4)).astype(np.float32))
@@ -200,6 +201,7 @@ def test_size_bound_links_instead_of_copying(tmp_path):
         assert not v["src"].startswith("/") and (out.parent / v["src"]).resolve().is_file()
 
 
+@pytest.mark.e2e
 def test_cli_writes_the_page(page, tmp_path):
     _, inputs = page
     out = tmp_path / "report.html"
@@ -228,6 +230,7 @@ def test_video_page_of_one_result(tmp_path):
     assert "plotly.js v" in out.read_text(encoding="utf-8")
 
 
+@pytest.mark.e2e
 def test_video_cli_writes_the_page_beside_the_prediction(tmp_path):
     """python -m model.predict --video V.mp4 --out DIR writes the page beside the prediction."""
     import torch
@@ -283,6 +286,7 @@ def _open(browser, path: Path, fragment: str = ""):
     return page, errors
 
 
+@pytest.mark.e2e
 def test_page_in_chromium(browser, page, tmp_path):
     path, _ = page
     tab, errors = _open(browser, path, "#video=audio.mp4")
@@ -315,6 +319,7 @@ def test_page_in_chromium(browser, page, tmp_path):
 LISTED = "[...document.querySelectorAll('#video-list tbody tr')].map(r => r.dataset.id)"
 
 
+@pytest.mark.e2e
 def test_sort_and_filter_in_chromium(browser, page):
     path, _ = page
     tab, errors = _open(browser, path)
@@ -335,6 +340,7 @@ def test_sort_and_filter_in_chromium(browser, page):
     assert errors == []
 
 
+@pytest.mark.e2e
 def test_missing_video_shows_a_message_in_chromium(browser, page, tmp_path):
     path, _ = page
     tab, errors = _open(browser, path, "#video=gone.mp4")

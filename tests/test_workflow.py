@@ -39,6 +39,7 @@ def pipeline(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.e2e
 def test_pipeline_writes_the_report(pipeline):
     report = (pipeline / "results/synthetic/report.md").read_text()
     assert "Temporal forgery localization" in report
@@ -52,6 +53,7 @@ def test_pipeline_writes_the_report(pipeline):
         assert (pipeline / "results/synthetic/figures" / fig).stat().st_size > 1000
 
 
+@pytest.mark.e2e
 def test_pipeline_predictions_cover_every_test_video(pipeline):
     manifest = [json.loads(line) for line in (pipeline / "results/synthetic/manifest.jsonl").read_text().splitlines()]
     test_ids = {r["video_id"] for r in manifest if r["split"] == "test"}
@@ -65,6 +67,7 @@ def test_pipeline_predictions_cover_every_test_video(pipeline):
     assert 0 <= metrics["classification"]["accuracy"] <= 1
 
 
+@pytest.mark.e2e
 def test_seed_study_runs(pipeline):
     # .test/config.yaml puts the seed study in the report, so the default target built it.
     runs = json.loads((pipeline / "results/synthetic/tables/seed_study.json").read_text())["runs"]
@@ -75,18 +78,21 @@ def test_seed_study_runs(pipeline):
     assert "| visual_only | visual head, visual segments | 2 |" in table
 
 
+@pytest.mark.e2e
 def test_rerun_has_nothing_to_do(pipeline):
     result = run_snakemake(pipeline, "-n")
     assert result.returncode == 0, result.stderr
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_report_html_builds(pipeline):
     result = run_snakemake(pipeline, "--report", str(pipeline / "report.html"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert (pipeline / "report.html").stat().st_size > 10_000
 
 
+@pytest.mark.e2e
 def test_a_deleted_per_head_prediction_file_is_rebuilt(pipeline):
     # Last in this file: it rewrites one prediction folder. (A missing intermediate file alone
     # reruns nothing while the files made from it are up to date: Snakemake keeps those.)
