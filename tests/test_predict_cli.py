@@ -43,6 +43,7 @@ def single(setup):
     return run("--checkpoint", tmp / "best.pt", "--video", video, "--out", tmp / "out")
 
 
+@pytest.mark.e2e  # a raw mp4 through both extractors and the model into the page
 def test_single_video_prediction(setup, single):
     tmp, video = setup
     result = single
@@ -61,6 +62,7 @@ def test_single_video_prediction(setup, single):
     assert record["forgery_type_name"] in result.stdout
 
 
+@pytest.mark.e2e  # a raw mp4 through both extractors and the model into the page
 def test_single_video_with_audio_windows(setup, single, tmp_path):
     """A long video's audio can run in windows (bounded memory); the prediction covers the same frames."""
     tmp, video = setup
