@@ -8,7 +8,6 @@ VII; see docs/decisions/evaluation-reports.md.
 
 from __future__ import annotations
 
-
 _FULL_LAVDF = ((92.28, 86.67, 80.40, 74.74, 68.23, 60.94, 49.63), (85.56, 85.56, 85.56, 85.36))
 
 # Table I (LAV-DF) and Table II (AV-Deepfake1M): WMMT's row, by dataset format.

@@ -58,8 +58,8 @@ def test_gpu_checks_script_dry_run(tmp_path):
 
     out = tmp_path / "out"
     env = {**os.environ, "SMOKE": "1", "DEVICE": "cpu", "PY": sys.executable}
-    result = subprocess.run(["bash", "benchmarks/gpu_checks.sh", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run(["bash", "benchmarks/gpu_checks.sh", str(out)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "skipped" in (out / "cuda_tests.log").read_text()  # no GPU here: the CUDA tests skip
     for name in ("extract_bf16_w1.json", "extract_fp32_w1.json"):

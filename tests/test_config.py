@@ -77,7 +77,7 @@ def test_unknown_model_or_train_key_fails_at_load():
         validate_config_and_variants(config)
     config = demo()
     config["variants"] = {"narrow": {"model": {"hiden": 8}}}
-    with pytest.raises(ConfigError, match="variant 'narrow': .*hiden"):
+    with pytest.raises(ConfigError, match=r"variant 'narrow': .*hiden"):
         check_variants(validate_config(config))
 
 
@@ -186,6 +186,7 @@ def test_schema_lists_every_synthetic_artefact_level():
     assert sorted(dataset["properties"]["synthetic"]["properties"]["artefacts"]["enum"]) == sorted(ARTEFACTS)
 
 
+@pytest.mark.e2e  # runs Snakemake on the whole DAG (dry run)
 def test_a_configfile_replaces_the_demo_config(tmp_path):
     # A real dataset's config must not inherit the demo's synthetic datasets, sizes or checkpoints.
     config = {"main_dataset": "mine", "device": "cpu", "ablations": False,

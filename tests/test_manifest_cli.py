@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.manifest_data import REPO, av1m_record, av1m_records, dump, lavdf_records, run_cli, touch_all
 from wmmt.manifest import load_manifest
 
@@ -64,6 +66,7 @@ def test_schema_default_tolerance_is_the_readers():
     assert schema["$defs"]["dataset"]["properties"]["segment_tolerance"]["default"] == DEFAULT_TOLERANCE_S
 
 
+@pytest.mark.e2e  # runs the workflow's manifest rule through Snakemake
 def test_workflow_passes_the_configs_segment_tolerance(tmp_path):
     """A segment 0.1 s past the video's end: the one-frame default refuses the dataset, naming the
     config key; the dataset's segment_tolerance in the config lets the manifest rule accept it."""

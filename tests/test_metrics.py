@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from wmmt import metrics
-from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS
 from wmmt.metrics import EvaluationError, LocalizationSet, ap_at_iou, ar_at_n, iou_1d, localization_metrics
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS
 
 AR_IOU = AR_IOUS
 

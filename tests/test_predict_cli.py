@@ -85,6 +85,7 @@ def test_undecodable_video_exits_with_one_line(setup, tmp_path):
     assert not (tmp_path / "out" / "prediction.json").exists()
 
 
+@pytest.mark.e2e  # a raw mp4 through the CLI; the fast loop has the refusal in test_bad_input
 def test_a_pickled_checkpoint_is_refused_without_trust(setup, tmp_path):
     tmp, video = setup
     import numpy as np

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -37,6 +38,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             dist.destroy_process_group()
 
 
+@pytest.mark.e2e  # two torchrun-style processes
 def test_two_process_ddp_matches_single_process(tmp_path):
     ddp_dir = tmp_path / "ddp"
     mp.spawn(_worker, args=(2, _free_port(), str(ddp_dir)), nprocs=2, join=True)
