@@ -297,7 +297,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wav2vec2-normalize", choices=["auto", "yes", "no"], default="auto",
                         help="normalise each clip's waveform before wav2vec 2.0; auto (default): as the checkpoint's "
                              "model expects (preprocessor_config.json, torchaudio's bundle or architecture)")
-    parser.add_argument("--random-wav2vec2-size", default=d.random_wav2vec2_size, choices=["tiny", "tiny-layer", "base", "large"])
+    parser.add_argument("--random-wav2vec2-size", default=d.random_wav2vec2_size,
+                        choices=["tiny", "tiny-layer", "base", "large"])
     parser.add_argument("--device", default=d.device, help="cpu or cuda (cuda:N)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")
     parser.add_argument("--no-channels-last", action="store_true")
