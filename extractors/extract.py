@@ -304,12 +304,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--fps", type=float, default=d.fps)
     parser.add_argument("--crop-size", type=int, default=d.crop_size)
-    parser.add_argument("--resize-short", type=int, default=d.resize_short, help="short side before the crop (crop*256/224)")
+    parser.add_argument("--resize-short", type=int, default=d.resize_short,
+                        help="short side before the crop (crop*256/224)")
     parser.add_argument("--resize", choices=RESIZE_MODES, default=d.resize,
                         help="reference (default): decode full-size frames, then resize each bilinearly as "
                              "mmaction2's test pipeline does (mmcv.imresize); decoder: resize inside the decoder "
                              "(faster, other pixels and features; docs/decisions/extraction.md)")
-    parser.add_argument("--batch-frames", type=int, default=d.batch_frames, help="TSN batch, frames taken across videos")
+    parser.add_argument("--batch-frames", type=int, default=d.batch_frames,
+                        help="TSN batch, frames taken across videos")
     parser.add_argument("--audio-batch", type=int, default=d.audio_batch)
     parser.add_argument("--audio-window-seconds", type=float, default=d.audio_window_seconds,
                         help="run wav2vec 2.0 on longer clips in windows of this many seconds (bounded memory; "

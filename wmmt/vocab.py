@@ -25,6 +25,6 @@ SPLITS = ("train", "dev", "test")
 PAPER_AP_IOUS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 PAPER_AR_NS = (20, 10, 5, 2)
 # What the evaluator computes by default: the paper's thresholds plus AV-Deepfake1M's 0.75 and 0.95.
-EVAL_AP_IOUS = PAPER_AP_IOUS + (0.75, 0.95)
+EVAL_AP_IOUS = (*PAPER_AP_IOUS, 0.75, 0.95)
 # AR averages recall over these IoU thresholds (LAV-DF and the AV-Deepfake1M toolkit).
 AR_IOUS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
