@@ -26,9 +26,10 @@ fi
 cores=$(nproc)
 if [ "$SMOKE" = 1 ]; then
     clips=2; seconds=1; workers=1; batch=32; tvideos=8; tframes=50; tbatch=2; tsteps=4; tworkers=1
+    crop=64; w2v=tiny  # the script's plumbing only: small models
 else
     clips=64; seconds=8; workers=$((cores > 1 ? cores - 1 : 1)); batch=512; tvideos=256; tframes=500; tbatch=32
-    tsteps=60; tworkers=8
+    tsteps=60; tworkers=8; crop=224; w2v=base
 fi
 {
     date -u; nvidia-smi 2>&1 | head -15; echo "cores: $cores"
@@ -55,7 +56,7 @@ for setting in "bf16 $workers" "fp32 $workers" "bf16 $(( (workers + 1) / 2 ))"; 
     set -- $setting
     flag=""; [ "$1" = bf16 ] && flag="--bf16"
     run "extract_$1_w$2" "$PY" benchmarks/bench_extract.py --videos "$clipdir/**/*.mp4" --device "$DEVICE" \
-        --workers "$2" --batch-frames "$batch" $flag --crop-size 224 --random-wav2vec2-size base \
+        --workers "$2" --batch-frames "$batch" $flag --crop-size "$crop" --random-wav2vec2-size "$w2v" \
         --json "$OUT/extract_$1_w$2.json"
 done
 rm -rf "$clipdir"
