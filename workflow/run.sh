@@ -203,7 +203,9 @@ case "${1:-}" in
     test)
         shift
         ensure_chromium
-        python -m pytest -q "$@"
+        # Two processes, each test file whole in one (its module fixtures, a SLURM cluster or a
+        # DAG run, stay in one process); WMMT_TEST_WORKERS=0 runs them in this process.
+        python -m pytest -q -n "${WMMT_TEST_WORKERS:-2}" --dist loadfile "$@"
         ;;
     setup)
         ensure_chromium
