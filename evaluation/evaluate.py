@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import math
 import sys
@@ -44,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from wmmt.classification import classification_metrics
-from wmmt.io import OutputError, write_json
+from wmmt.io import OutputError, read_json, write_json
 from wmmt.metrics import EvaluationError, LocalizationSet, localization_metrics
 from wmmt.vocab import (
     AR_IOUS,
@@ -91,15 +90,7 @@ def detect_format(metadata_path) -> str:
 def load_predictions(path) -> dict:
     """The predictions JSON object ``{video_id: [[score, start_s, end_s], ...]}``."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            predictions = json.load(fh)
-    except FileNotFoundError:
-        raise EvaluationError(f"{path}: predictions file not found") from None
-    except IsADirectoryError:
-        raise EvaluationError(f"{path}: predictions path is a folder, not a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EvaluationError(f"{path}: not valid JSON: {exc}") from None
+    predictions = read_json(path, "predictions", EvaluationError)
     if not isinstance(predictions, dict):
         raise EvaluationError(
             f"{path}: expected a JSON object {{video_id: [[score, start_s, end_s], ...]}}, "

@@ -321,7 +321,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of random weights when no checkpoint is given")
 
 
-def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorSettings:
+def settings_from_args(args: argparse.Namespace, workers: int | None = None) -> ExtractorSettings:
+    """The settings the CLI arguments give; ``workers`` (None: the settings' default) is the shard CLI's."""
     return ExtractorSettings(
         tsn_checkpoint=args.tsn_checkpoint, tsn_config=args.tsn_config, trust_checkpoint=args.trust_checkpoint,
         wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
@@ -329,7 +330,8 @@ def settings_from_args(args: argparse.Namespace, workers: int = 0) -> ExtractorS
         device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
         crop_size=args.crop_size, resize_short=args.resize_short, resize=args.resize, batch_frames=args.batch_frames,
         audio_batch=args.audio_batch, audio_window_seconds=args.audio_window_seconds,
-        audio_context_seconds=args.audio_context_seconds, workers=workers, seed=args.seed,
+        audio_context_seconds=args.audio_context_seconds, seed=args.seed,
+        **({} if workers is None else {"workers": workers}),
     )
 
 

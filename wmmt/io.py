@@ -91,6 +91,21 @@ def write_json(path, obj, indent: int | None = 2) -> None:
             fh.write("\n")
 
 
+def read_json(path, what: str, error: type[Exception] = ValueError):
+    """A JSON file's content; ``error`` (naming the file and ``what`` it should hold) when it is
+    missing, a folder, or not JSON."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: {what} path is a folder, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON: {exc}") from None
+
+
 def write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

@@ -6,10 +6,10 @@ file) and the field.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from wmmt.io import read_json
 from wmmt.manifest.table import COLUMNS, ManifestError, label_segments_problem
 
 
@@ -26,15 +26,7 @@ def record_error(meta_path, index: int, record, field_name: str | None, problem:
 def load_metadata(meta_path) -> list:
     """The records of a metadata file (a JSON list, not empty)."""
     meta_path = Path(meta_path)
-    try:
-        with open(meta_path, "rb") as fh:
-            records = json.load(fh)
-    except FileNotFoundError:
-        raise ManifestError(f"{meta_path}: metadata file not found") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{meta_path}: metadata path is a folder, not a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{meta_path}: not valid JSON: {exc}") from None
+    records = read_json(meta_path, "metadata", ManifestError)
     if not isinstance(records, list):
         raise ManifestError(f"{meta_path}: expected a JSON list of records, got {type(records).__name__}")
     if not records:
