@@ -27,7 +27,7 @@ rule report_html:
         page="results/{dataset}/report.html",
         videos=directory("results/{dataset}/report_videos"),
     params:
-        cache=lambda wc, input: str(Path(input.features).parent),
+        cache=lambda wc, input: parent(input.features),
         heads=lambda wc, input: " ".join(f"{h}={p}" for h, p in zip(VIEWER_HEADS, input.heads)),
         logs=lambda wc, input: " ".join(f"{Path(c).parent.name}={c}" for c in input.run_cards),
         optional=report_optional_args,  # the same flags as the report: reference, tables, seed study, cross
