@@ -17,7 +17,7 @@ from wmmt.timebase import segment_to_mask
 
 # The statistical checks render tens of clips per level: the demo's level ("obvious") runs in the
 # fast loop, every level in the full suite.
-ARTEFACT_LEVELS = [level if level == "obvious" else pytest.param(level, marks=pytest.mark.e2e)
+ARTEFACT_LEVELS = [level if level in ("obvious", "glaring") else pytest.param(level, marks=pytest.mark.e2e)
                    for level in sorted(S.ARTEFACTS)]
 
 
@@ -240,7 +240,7 @@ def test_global_statistics_do_not_tell_fake_from_real(artefacts):
         assert abs(real.mean() - fake.mean()) < 0.25 * spread, name
     # Each fake against its own original: the edit barely moves either statistic (a 50-80 %
     # colour shift of the patch, "obvious", moves the clip's brightness by up to ~0.6 %).
-    tolerance = 0.01 if artefacts == "obvious" else 0.005
+    tolerance = 0.01 if artefacts in ("obvious", "glaring") else 0.005
     for plan in plans:
         if plan.label:
             (b_fake, r_fake), (b_real, r_real) = stats[plan.index], stats[plan.source]
@@ -248,7 +248,7 @@ def test_global_statistics_do_not_tell_fake_from_real(artefacts):
             assert 0.85 < r_fake / r_real < 1.15
 
 
-@pytest.mark.parametrize("artefacts", [pytest.param("strong", marks=pytest.mark.e2e), "obvious"])
+@pytest.mark.parametrize("artefacts", [pytest.param("strong", marks=pytest.mark.e2e), "obvious", "glaring"])
 def test_forged_clips_deviate_more_between_adjacent_frames(artefacts):
     """The property of the paper's Fig. 3 on the raw data: forged tracks change more from one frame
     to the next, in pixels and in the audio's short-time spectrum, against genuine clips and against

@@ -97,6 +97,7 @@ class Artefacts:
     patch: tuple[float, float, float, float]  # patch half height/width = mouth_h * [0] + [1], mouth_w * [2] + [3]
     band_limit: tuple[float, float] | None  # forged voice kept within (low, high) Hz
     floor: tuple[tuple[float, float], tuple[float, float]] = ((1.8, 3.0), (0.3, 0.6))  # room noise x (up, down)
+    grain: float = 0.0  # sd (grey levels) of the pasted patch's per-frame high-frequency texture; 0: none
 
 
 ARTEFACTS = {
@@ -109,6 +110,15 @@ ARTEFACTS = {
         patch=(2.0, 16, 1.8, 12),
         band_limit=(500.0, 2500.0),
         floor=((3.0, 5.0), (0.1, 0.25)),
+    ),
+    "glaring": Artefacts(
+        shift=(6, 12),
+        gain=(0.5, 0.8),
+        tint=0.1,
+        patch=(2.0, 16, 1.8, 12),
+        band_limit=(700.0, 2000.0),
+        floor=((5.0, 8.0), (0.05, 0.12)),
+        grain=24.0,
     ),
 }
 
@@ -130,7 +140,7 @@ class Forgery:
     mouth_tracks: Tracks  # the speech tracks the mouth follows
     visual_mask: np.ndarray  # (T,) bool: frames with a visual forgery
     audio_mask: np.ndarray  # (S,) bool: samples with an audio forgery
-    seams: dict[int, tuple[int, int, np.ndarray]]  # frame -> (dy, dx, gain (3,)) of the pasted mouth patch
+    seams: dict[int, tuple[int, int, np.ndarray, tuple[float, int]]]  # frame -> (dy, dx, gain (3,), grain)
 
 
 def forge_segments(
@@ -182,10 +192,12 @@ def _forged_speech(
     return forged, new_tracks
 
 
-def _seam(rng: np.random.Generator, strength: Artefacts) -> tuple[int, int, np.ndarray]:
-    """Misregistration (dy, dx) in px and colour gain (3,) of a segment's pasted mouth patch."""
+def _seam(rng: np.random.Generator, strength: Artefacts) -> tuple[int, int, np.ndarray, tuple[float, int]]:
+    """Misregistration (dy, dx) in px, colour gain (3,) and grain (sd, seed) of a segment's pasted mouth patch."""
     shift = rng.integers(*strength.shift, 2) * rng.choice([-1, 1], 2)
     sign = 1.0 if rng.random() < 0.5 else -1.0
     tint = strength.tint
     gain = (1 + sign * rng.uniform(*strength.gain) + rng.uniform(-tint, tint, 3)).astype(np.float32)
-    return int(shift[0]), int(shift[1]), gain
+    # Levels without grain draw nothing more, so their output stays what it was.
+    grain = (strength.grain, int(rng.integers(2**31))) if strength.grain else (0.0, 0)
+    return int(shift[0]), int(shift[1]), gain, grain

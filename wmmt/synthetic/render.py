@@ -63,7 +63,7 @@ class _Renderer:
         )
         self.visual_mask = edit.visual_mask
         self.audio_mask = edit.audio_mask
-        self.artefacts = edit.seams  # frame -> (dy, dx, gain)
+        self.artefacts = edit.seams  # frame -> (dy, dx, gain, grain)
         self.audio = np.clip(edit.audio, -0.99, 0.99).astype(np.float32)
         # Per-frame mouth shape: the mean of the 16 control points of the frame.
         self.opening = edit.mouth_tracks.opening.reshape(num_frames, CONTROLS_PER_FRAME).mean(1)
@@ -136,9 +136,11 @@ class _Renderer:
         box += inner * colour
 
         if t in self.artefacts:  # forged mouth pasted back misregistered and colour-shifted
-            dy, dx, gain = self.artefacts[t]
+            dy, dx, gain, (grain, seed) = self.artefacts[t]
             ph, pw = self.patch_h, self.patch_w
             source = region[my - ph + dy : my + ph + dy, mx - pw + dx : mx + pw + dx] * gain
+            if grain:  # the generator's texture: zero-mean, new every frame, so it flickers
+                source += np.random.default_rng((seed, t)).normal(0.0, grain, source.shape[:2] + (1,))
             region[my - ph : my + ph, mx - pw : mx + pw] = source
         frame[y0 : y0 + self.h, x0 : x0 + self.w] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
         return frame
