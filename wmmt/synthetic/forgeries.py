@@ -87,8 +87,12 @@ class Artefacts:
     colour shift (50-80 %), narrows the new voice to 500-2500 Hz and moves its room noise
     further (x3-5 or x0.1-0.25): frame-level probes reach AUC ~0.98 (visual) and ~0.87
     (audio), enough for a four-class classifier trained on video labels to beat chance
-    at a few hundred clips, which the paper's ablations need. Every level keeps the
-    global statistics of fakes those of reals (tested).
+    at a few hundred clips, which the paper's ablations need. ``glaring`` (the synthetic
+    benchmark) widens the misregistration (6-11 px), adds a zero-mean grain drawn anew every
+    frame inside the patch (a generator's upsampling texture, flickering because each frame
+    is synthesised alone), narrows the new voice to 700-2000 Hz and moves its room noise
+    further (x5-8 or x0.05-0.12): probes reach frame AUC ~0.99 (visual) and ~0.97 (audio).
+    Every level keeps the global statistics of fakes those of reals (tested).
     """
 
     shift: tuple[int, int]  # patch misregistration in px, [low, high)
