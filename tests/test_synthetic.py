@@ -15,8 +15,8 @@ from wmmt import synthetic as S
 from wmmt.io import OutputError
 from wmmt.timebase import segment_to_mask
 
-# The statistical checks render tens of clips per level: the demo's level ("obvious") runs in the
-# fast loop, every level in the full suite.
+# The statistical checks render tens of clips per level: the demo's and benchmark's ("glaring") and
+# the ablation config's ("obvious") run in the fast loop, every level in the full suite.
 ARTEFACT_LEVELS = [level if level in ("obvious", "glaring") else pytest.param(level, marks=pytest.mark.e2e)
                    for level in sorted(S.ARTEFACTS)]
 
@@ -458,3 +458,21 @@ def test_cli_writes_dataset(tmp_path, capsys):
     )
     records = json.loads((tmp_path / "metadata.json").read_text())
     assert len(records) == 2 and "clips/s" in capsys.readouterr().out
+
+
+def test_cli_demo_preset_is_the_pipeline_demos_dataset(monkeypatch, tmp_path):
+    """`python -m wmmt.synthetic --demo` makes what config/config.yaml asks the workflow for."""
+    import yaml
+
+    from wmmt.synthetic import __main__ as cli
+
+    demo = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())
+    wanted = demo["datasets"]["synthetic"]["synthetic"]
+    asked = {}
+    monkeypatch.setattr(cli, "generate", lambda out, num, seed, **kw: asked.update(num_videos=num, **kw) or out)
+    assert cli.main(["--out", str(tmp_path), "--demo", "--seed", str(wanted["seed"])]) == 0
+    for key in ("num_videos", "min_duration", "max_duration", "artefacts"):
+        assert asked[key] == wanted[key], key
+    asked.clear()
+    assert cli.main(["--out", str(tmp_path), "--num-videos", "3"]) == 0
+    assert asked["artefacts"] == "strong" and asked["max_duration"] == 12.0  # the plain defaults
