@@ -104,25 +104,15 @@ class Artefacts:
     grain: float = 0.0  # sd (grey levels) of the pasted patch's per-frame high-frequency texture; 0: none
 
 
+_STRONG = Artefacts(shift=(4, 8), gain=(0.25, 0.4), tint=0.1, patch=(2.0, 16, 1.8, 12), band_limit=(300.0, 3400.0))
+_OBVIOUS = replace(_STRONG, gain=(0.5, 0.8), band_limit=(500.0, 2500.0), floor=((3.0, 5.0), (0.1, 0.25)))
 ARTEFACTS = {
     "subtle": Artefacts(shift=(1, 4), gain=(0.05, 0.1), tint=0.02, patch=(1.0, 8, 1.3, 8), band_limit=None),
-    "strong": Artefacts(shift=(4, 8), gain=(0.25, 0.4), tint=0.1, patch=(2.0, 16, 1.8, 12), band_limit=(300.0, 3400.0)),
-    "obvious": Artefacts(
-        shift=(4, 8),
-        gain=(0.5, 0.8),
-        tint=0.1,
-        patch=(2.0, 16, 1.8, 12),
-        band_limit=(500.0, 2500.0),
-        floor=((3.0, 5.0), (0.1, 0.25)),
-    ),
-    "glaring": Artefacts(
-        shift=(6, 12),
-        gain=(0.5, 0.8),
-        tint=0.1,
-        patch=(2.0, 16, 1.8, 12),
-        band_limit=(700.0, 2000.0),
-        floor=((5.0, 8.0), (0.05, 0.12)),
-        grain=24.0,
+    "strong": _STRONG,
+    "obvious": _OBVIOUS,
+    # obvious's colour shift, plus a wider misregistration, the grain, a narrower band and a further noise floor
+    "glaring": replace(
+        _OBVIOUS, shift=(6, 12), band_limit=(700.0, 2000.0), floor=((5.0, 8.0), (0.05, 0.12)), grain=24.0
     ),
 }
 

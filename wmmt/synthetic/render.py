@@ -140,7 +140,7 @@ class _Renderer:
             ph, pw = self.patch_h, self.patch_w
             source = region[my - ph + dy : my + ph + dy, mx - pw + dx : mx + pw + dx] * gain
             if grain:  # the generator's texture: zero-mean, new every frame, so it flickers
-                source += np.random.default_rng((seed, t)).normal(0.0, grain, source.shape[:2] + (1,))
+                source += np.random.default_rng((seed, t)).normal(0.0, grain, (*source.shape[:2], 1))
             region[my - ph : my + ph, mx - pw : mx + pw] = source
         frame[y0 : y0 + self.h, x0 : x0 + self.w] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
         return frame
