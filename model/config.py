@@ -22,6 +22,8 @@ DEVIATION_OBJECTIVES = ("a", "v", "m", "a+v", "a+v+m")
 TPPA_NORMS = ("sigmoid", "softmax", "mean", "sum", "none")
 AGGREGATIONS = ("topk", "mean")
 DP_TARGETS = ("modality", "psi")
+TPPA_SKIPS = ("residual", "none", "concat")  # what joins the query stream to a TPPA block's output
+DP_REDUCTIONS = ("topk", "mean", "sum")  # how Eq. 11 reduces the T-1 adjacent deviations
 SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss", "dev_ap")
 
 
@@ -90,10 +92,15 @@ class WMMTConfig(_DictMixin):
     deviation_fn: str = "mse"  # Table V
     deviation_objective: str = "m"  # Table VI
     tppa_norm: str = "sigmoid"  # sigma of Eq. 6 / Eq. 9 (see docs/decisions/model.md)
-    tppa_residual: bool = True  # add the query stream back before LayerNorm (keeps F''_v visual)
+    # How each TPPA block keeps its query stream (docs/decisions/model.md): "residual" adds it back
+    # before the LayerNorm (keeps F''_v visual), "concat" concatenates it beside the attended values
+    # before the output projection (the predecessor's unattended stream), "none" drops it (Alg. 1 alone).
+    intra_skip: str = "residual"  # IntraFE blocks
+    inter_skip: str = "residual"  # InterFE blocks
     aggregation: str = "topk"  # temporal aggregation of Eq. 2
     topk_ratio: float = 0.2  # k = max(1, floor(ratio * T)); the predecessor's T // 5
-    dp_topk_ratio: float = 0.2  # same, over the T-1 adjacent deviations of L_dp
+    dp_reduction: str = "topk"  # Eq. 11's reduction of the T-1 deviations: top-k mean, "mean", or "sum" as written
+    dp_topk_ratio: float = 0.2  # k of the top-k mean, over the T-1 adjacent deviations of L_dp
     dp_target: str = "modality"  # L_dp's target: psi for F_m, y_v / y_a for F''_v / F''_a ("psi": psi for all)
     lambda_m: float = 0.8
     lambda_v: float = 0.1
@@ -108,6 +115,9 @@ class WMMTConfig(_DictMixin):
             ("tppa_norm", TPPA_NORMS),
             ("aggregation", AGGREGATIONS),
             ("dp_target", DP_TARGETS),
+            ("intra_skip", TPPA_SKIPS),
+            ("inter_skip", TPPA_SKIPS),
+            ("dp_reduction", DP_REDUCTIONS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"WMMTConfig.{name} = {getattr(self, name)!r}; allowed: {list(allowed)}")

@@ -86,11 +86,24 @@ def topk_mean(values: torch.Tensor, valid: torch.Tensor, ratio: float) -> tuple[
     return means, n > 0
 
 
-def deviation_score(x: torch.Tensor, mask: torch.Tensor, fn: str, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The temporal deviation logit of Eq. 11 (before sigma) per video: (B,), plus which videos have a pair."""
+def deviation_score(x: torch.Tensor, mask: torch.Tensor, fn: str, ratio: float,
+                    reduction: str = "topk") -> tuple[torch.Tensor, torch.Tensor]:
+    """The temporal deviation logit of Eq. 11 (before sigma) per video: (B,), plus which videos have a pair.
+
+    ``reduction``: "topk" (the default, a top-k mean with k from ``ratio``), "sum" (Eq. 11 as
+    written: the sum over every valid adjacent pair) or "mean" (that sum over the number of pairs).
+    """
     dev = deviation(x, fn)  # (B, T-1)
     pair_valid = mask[:, :-1] & mask[:, 1:]  # (B, T-1)
-    return topk_mean(dev, pair_valid, ratio)
+    if reduction == "topk":
+        return topk_mean(dev, pair_valid, ratio)
+    n_pairs = pair_valid.sum(dim=1)  # (B,)
+    total = torch.where(pair_valid, dev, 0.0).sum(dim=1)  # (B,)
+    if reduction == "sum":
+        return total, n_pairs > 0
+    if reduction == "mean":
+        return total / n_pairs.clamp(min=1).to(total.dtype), n_pairs > 0
+    raise ValueError(f"unknown deviation reduction {reduction!r}")
 
 
 OBJECTIVE_FEATURES = {
@@ -113,7 +126,8 @@ def deviation_perceiving_loss(outputs: WMMTOutput, labels: torch.Tensor, cfg: WM
         target = deviation_target(name, labels, cfg.dp_target)  # (B,)
         if name not in outputs.features:
             raise ValueError(f"deviation objective {cfg.deviation_objective!r} needs features {name!r}")
-        score, has_pair = deviation_score(outputs.features[name], outputs.mask, cfg.deviation_fn, cfg.dp_topk_ratio)
+        score, has_pair = deviation_score(outputs.features[name], outputs.mask, cfg.deviation_fn, cfg.dp_topk_ratio,
+                                          cfg.dp_reduction)
         per_video = F.binary_cross_entropy_with_logits(score, target, reduction="none")  # (B,)
         # A one-frame video has no adjacent pair: it contributes nothing.
         losses.append((per_video * has_pair).sum() / has_pair.sum().clamp(min=1))

@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+SKIPS = ("residual", "none", "concat")  # model.config.TPPA_SKIPS
+
 
 def column_relevance(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Column sums of R = Q K^T / sqrt(d) over the valid queries: one value per key time step.
@@ -68,15 +70,18 @@ class TPPA(nn.Module):
     as ``x_query`` and the other one as ``x_context`` (keys and values come from it).
     """
 
-    def __init__(self, dim: int, attn_dim: int, norm: str = "sigmoid", residual: bool = True) -> None:
+    def __init__(self, dim: int, attn_dim: int, norm: str = "sigmoid", skip: str = "residual") -> None:
         super().__init__()
+        if skip not in SKIPS:
+            raise ValueError(f"unknown TPPA skip {skip!r}; allowed: {list(SKIPS)}")
         self.query = nn.Linear(dim, attn_dim)  # W_qry
         self.key = nn.Linear(dim, attn_dim)  # W_key
         self.value = nn.Linear(dim, attn_dim)  # W_vle
-        self.output = nn.Linear(attn_dim, dim)  # back to the embedding width
+        # Back to the embedding width; with "concat" it also reads the query stream beside the values.
+        self.output = nn.Linear(attn_dim + (dim if skip == "concat" else 0), dim)
         self.layer_norm = nn.LayerNorm(dim)
         self.norm = norm
-        self.residual = residual
+        self.skip = skip
 
     def relevance_weights(self, x_query: torch.Tensor, x_context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The normalised per-step weights r_hat (B, T) of Eq. 6 / Eq. 9."""
@@ -88,8 +93,10 @@ class TPPA(nn.Module):
         weights = self.relevance_weights(x_query, x_context, mask)  # (B, T)
         v = self.value(x_context)  # (B, T, A)
         weighted = weights.unsqueeze(-1) * v  # (B, T, A): row j scaled by its own r_j (Eq. 7 / 10)
+        if self.skip == "concat":
+            weighted = torch.cat([weighted, x_query], dim=-1)  # (B, T, A + D)
         out = self.output(weighted)  # (B, T, D)
-        if self.residual:
+        if self.skip == "residual":
             out = out + x_query
         out = self.layer_norm(out)  # (B, T, D)
         return out * mask.unsqueeze(-1).to(out.dtype)  # padded rows are exactly zero

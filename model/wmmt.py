@@ -130,13 +130,13 @@ class WMMT(nn.Module):
         h = cfg.hidden
         if cfg.has_visual:
             self.embed_v = InputEmbedding(visual_in, h)
-            self.intra_v = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.tppa_residual) if cfg.intra_fe else None
+            self.intra_v = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.intra_skip) if cfg.intra_fe else None
         if cfg.has_audio:
             self.embed_a = InputEmbedding(cfg.audio_dim, h)
-            self.intra_a = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.tppa_residual) if cfg.intra_fe else None
+            self.intra_a = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.intra_skip) if cfg.intra_fe else None
         if cfg.inter_fe:
-            self.inter_a2v = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.tppa_residual)  # gives F''_v
-            self.inter_v2a = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.tppa_residual)  # gives F''_a
+            self.inter_a2v = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.inter_skip)  # gives F''_v
+            self.inter_v2a = TPPA(h, cfg.attn_dim, cfg.tppa_norm, cfg.inter_skip)  # gives F''_a
         heads = cfg.heads
         self.head_v = LocalizationHead(h, cfg.attn_dim, 2, cfg.dropout) if "v" in heads else None
         self.head_a = LocalizationHead(h, cfg.attn_dim, 2, cfg.dropout) if "a" in heads else None

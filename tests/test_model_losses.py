@@ -149,3 +149,18 @@ def test_deviation_target_follows_the_objective_modality():
     literal = deviation_perceiving_loss(out, torch.tensor([2]), WMMTConfig(deviation_objective="a", dp_topk_ratio=1.0,
                                                                           dp_target="psi"))
     assert literal.item() == pytest.approx(-math.log(1 / (1 + math.exp(-0.5))), rel=1e-5)  # pushed up
+
+
+def test_deviation_reductions_of_eq_11_by_hand():
+    """sum: Eq. 11 as written (every valid adjacent pair); mean: that sum over the pairs; topk: the
+    mean of the k largest. A padded frame ends the pairs."""
+    x = torch.tensor([[[0.0], [1.0], [3.0], [3.0], [9.0]]])  # (1, 5, 1): squared diffs 1, 4, 0, 36
+    mask = torch.tensor([[True, True, True, True, False]])  # the last pair (36) is padding
+    total, ok = deviation_score(x, mask, "mse", 0.2, "sum")
+    assert ok.item() and total.item() == pytest.approx(5.0)
+    mean, _ = deviation_score(x, mask, "mse", 0.2, "mean")
+    assert mean.item() == pytest.approx(5.0 / 3)
+    top, _ = deviation_score(x, mask, "mse", 0.7, "topk")  # k = floor(0.7 * 3) = 2: (4 + 1) / 2
+    assert top.item() == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="reduction"):
+        deviation_score(x, mask, "mse", 0.2, "max")

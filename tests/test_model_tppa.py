@@ -61,7 +61,7 @@ def test_each_output_row_uses_only_its_own_value_row():
     # Changing the context at time step 3 changes the weights of every step only through the
     # shared query sum; with the residual off and the weight fixed, row j depends on V row j.
     torch.manual_seed(2)
-    block = TPPA(4, 8, norm="none", residual=False).eval()
+    block = TPPA(4, 8, norm="none", skip="none").eval()
     x = torch.randn(1, 5, 4)
     mask = torch.ones(1, 5, dtype=torch.bool)
     w = block.relevance_weights(x, x, mask)  # (1, 5)
@@ -82,3 +82,33 @@ def test_padding_is_ignored_and_zeroed(norm):
     padded = block(xp, yp, mask)
     torch.testing.assert_close(padded[:, :5], alone, atol=1e-5, rtol=1e-5)
     assert torch.all(padded[:, 5:] == 0)
+
+
+def test_skip_modes_keep_or_drop_the_query_stream():
+    """``none`` is Algorithm 1 alone: with the value projection zeroed, the output cannot depend on the
+    query stream except through the weights, which multiply zero. ``residual`` adds x_query before the
+    LayerNorm; ``concat`` feeds it beside the values into the output projection."""
+    torch.manual_seed(0)
+    x_q, x_c = torch.randn(1, 5, 4), torch.randn(1, 5, 4)
+    mask = torch.ones(1, 5, dtype=torch.bool)
+    outs = {}
+    for skip in ("none", "residual", "concat"):
+        block = TPPA(4, 6, norm="sigmoid", skip=skip).eval()
+        with torch.no_grad():
+            block.value.weight.zero_()
+            block.value.bias.zero_()
+        outs[skip] = block(x_q, x_c, mask)
+    ln = torch.nn.LayerNorm(4)
+    none_block = TPPA(4, 6, skip="none")
+    assert torch.allclose(outs["none"], torch.zeros_like(outs["none"]) + outs["none"][0, 0])  # every row the same
+    # residual: LN(output.bias + x_query), the LayerNorm at its initial identity affine
+    block = TPPA(4, 6, skip="residual").eval()
+    with torch.no_grad():
+        block.value.weight.zero_()
+        block.value.bias.zero_()
+    expected = ln(block.output.bias + x_q)
+    assert torch.allclose(block(x_q, x_c, mask), expected, atol=1e-6)
+    assert TPPA(4, 6, skip="concat").output.in_features == 6 + 4
+    assert none_block.output.in_features == 6
+    with pytest.raises(ValueError, match="skip"):
+        TPPA(4, 6, skip="add")

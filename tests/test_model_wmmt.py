@@ -18,7 +18,7 @@ VARIANTS = {
     "no_dp": dict(use_dp=False),
     "visual_only": dict(task="visual", inter_fe=False, deviation_objective="v"),
     "audio_only": dict(task="audio", inter_fe=False, deviation_objective="a"),
-    "mean_softmax": dict(aggregation="mean", tppa_norm="softmax", tppa_residual=False, reduce_visual=False),
+    "mean_softmax": dict(aggregation="mean", tppa_norm="softmax", intra_skip="none", inter_skip="none", reduce_visual=False),
 }
 
 
