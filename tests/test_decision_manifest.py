@@ -1,0 +1,42 @@
+"""The decision view of a manifest never holds a test video (benchmarks/decision_manifest.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "decision_manifest", Path(__file__).resolve().parent.parent / "benchmarks" / "decision_manifest.py")
+decision_manifest = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(decision_manifest)
+
+
+def _manifest() -> pd.DataFrame:
+    rows = [(f"train/{i}.mp4", "train", i % 4) for i in range(80)]
+    rows += [(f"dev/{i}.mp4", "dev", i % 4) for i in range(20)]
+    rows += [(f"test/{i}.mp4", "test", i % 4) for i in range(30)]
+    rows += [(f"hidden/{i}.mp4", "hidden_test", None) for i in range(5)]
+    return pd.DataFrame(rows, columns=["video_id", "split", "label"])
+
+
+def test_dev_is_scored_a_stratified_carve_of_train_selects_and_test_is_gone():
+    view = decision_manifest.decision_view(_manifest(), seed=3)
+    by_split = {s: set(view.loc[view["split"] == s, "video_id"]) for s in ("train", "dev", "test")}
+    assert by_split["test"] == {f"dev/{i}.mp4" for i in range(20)}  # the real dev split is what is scored
+    assert len(by_split["dev"]) == 20 and all(v.startswith("train/") for v in by_split["dev"])
+    assert by_split["train"] | by_split["dev"] == {f"train/{i}.mp4" for i in range(80)}
+    assert not by_split["train"] & by_split["dev"]
+    assert not any(v.startswith(("test/", "hidden/")) for v in view["video_id"])
+    assert view.loc[view["split"] == "dev", "label"].value_counts().to_dict() == {0: 5, 1: 5, 2: 5, 3: 5}
+    again = decision_manifest.decision_view(_manifest(), seed=3)
+    assert again.equals(view)  # the same carve for the same seed
+
+
+def test_a_manifest_without_dev_or_a_too_large_carve_is_an_error():
+    with pytest.raises(ValueError, match="dev split"):
+        decision_manifest.decision_view(_manifest().query("split != 'dev'"))
+    with pytest.raises(ValueError, match="tuning split"):
+        decision_manifest.decision_view(_manifest(), tune_size=80)
