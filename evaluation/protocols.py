@@ -57,7 +57,7 @@ def _check_labels(data: LocalizationSet, labels) -> np.ndarray:
     bad = np.flatnonzero(~np.isin(labels, np.arange(NUM_CLASSES)))
     if len(bad):
         first = int(bad[0])
-        raise EvaluationError(f"label of {data.video_ids[first]!r} is {labels[first]!r}, not a class "
+        raise EvaluationError(f"label of {data.video_ids[first]!r} is {labels[first].item()!r}, not a class "
                               f"0..{NUM_CLASSES - 1}; protocol subsets need every evaluated video's class")
     return labels.astype(np.int64)
 
