@@ -19,6 +19,7 @@ Writes (atomically)::
      "map_avg": mean AP over IoU 0.1..0.7, "ar_avg": mean AR over the Ns,
      "num_videos": ..., "num_segments": ..., "split": ..., "format": ...,
      "subsets": {"visual_only": {...}, "audio_only": {...}, "both": {...}},
+     "protocols": {"lavdf" or "avdeepfake1m": the dataset's own protocol, see evaluation.protocols},
      "classification": {"accuracy", "confusion", "auc": {"visual", "audio", "any"}}}
 
 Subsets restrict the evaluated videos to the real videos plus one forgery type
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.protocols import PROTOCOLS, Protocol, protocol_metrics
 from wmmt.classification import classification_metrics
 from wmmt.io import OutputError, read_json, write_json
 from wmmt.metrics import EvaluationError, LocalizationSet, localization_metrics
@@ -180,6 +182,7 @@ def evaluate(
     ar_ns=PAPER_AR_NS,
     ar_ious=AR_IOUS,
     classes: tuple[np.ndarray, np.ndarray] | None = None,
+    protocol: Protocol | None = None,
 ) -> dict:
     """Metrics of ``predictions`` over the videos of the manifest ``table`` (rows in order)."""
     video_ids = table["video_id"].tolist()
@@ -191,6 +194,8 @@ def evaluate(
     for name, label in SUBSETS.items():
         keep = (labels == 0) | (labels == label)
         out["subsets"][name] = localization_block(data.subset(keep), ap_ious, ar_ns, ar_ious)
+    if protocol is not None:  # the dataset's own published protocol, beside the paper's metrics
+        out["protocols"] = {protocol.name: protocol_metrics(data, labels, protocol)}
     if classes is not None:
         pred_class, probs = classes
         cls = classification_metrics(labels, pred_class, probs)
@@ -261,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             classes = (pred_class, probs)
         try:
             metrics = evaluate(
-                predictions, table, _unique(args.ap_iou), _unique(args.ar_n), _unique(args.ar_iou), classes
+                predictions, table, _unique(args.ap_iou), _unique(args.ar_n), _unique(args.ar_iou), classes,
+                PROTOCOLS[fmt],
             )
         except EvaluationError as exc:
             raise EvaluationError(f"{args.predictions}: {exc}") from None
