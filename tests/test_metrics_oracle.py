@@ -9,47 +9,20 @@ round either way); it refuses videos without proposals, so every video has some.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.oracle import random_localization_inputs
+from tests.helpers.oracle import random_localization_inputs, toolkit_evaluator
 from wmmt.metrics import LocalizationSet, localization_metrics
 from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS
 
 AR_N = (50, 20, 10, 5, 2, 1)
 
 
-def _toolkit():
-    """The compiled ``ap_ar_1d``; loaded from the package folder when its Python deps are absent."""
-    try:
-        from avdeepfake1m.evaluation import ap_ar_1d
-
-        return ap_ar_1d
-    except ImportError:
-        pass
-    spec = importlib.util.find_spec("avdeepfake1m")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("avdeepfake1m is not installed (pip install --no-deps avdeepfake1m==0.0.4)")
-    compiled = sorted(Path(spec.submodule_search_locations[0]).glob("_evaluation*.so"))
-    if not compiled:
-        pytest.skip("avdeepfake1m is installed without its compiled evaluator")
-    # Importing the package runs its __init__, which needs torchmetrics/lightning; the
-    # evaluator itself does not, so load the extension module on its own.
-    ext_spec = importlib.util.spec_from_file_location("avdeepfake1m._evaluation", compiled[0])
-    module = importlib.util.module_from_spec(ext_spec)
-    try:
-        ext_spec.loader.exec_module(module)
-    except ImportError as exc:
-        pytest.skip(f"avdeepfake1m's compiled evaluator does not load here: {exc}")
-    return module.ap_ar_1d
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ap_ar_agree_with_avdeepfake1m_toolkit(tmp_path, seed):
-    ap_ar_1d = _toolkit()
+    ap_ar_1d = toolkit_evaluator()
     preds, gt = random_localization_inputs(seed, 1500)
     pred_path, meta_path = tmp_path / "predictions.json", tmp_path / "metadata.json"
     pred_path.write_text(json.dumps(preds))
