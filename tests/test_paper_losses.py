@@ -6,15 +6,24 @@ helpers. Defaults that depart from the paper are pinned by tests that name their
 docs/decisions/model.md: Eq. 11's sigma of a sum is a top-k mean (k = 20 % of the adjacent pairs)
 used as a logit; L_dp's target follows its objective's modality.
 
-Mutations of the code each of these tests was checked against (one at a time, then reverted):
-y_v and y_a swapped in L_v and L_a -> test_eq3_visual_and_audio_targets_and_bce;
-lambda_v applied to L_a (and lambda_a to L_v) -> test_eq15_each_weight_on_its_own_term; phi on L_m
--> the same; psi(3) = 0 -> test_eq14_psi_per_label, test_eq13_deviation_loss_by_hand; deviations
-between frames t and t + 2 -> test_decision_eq11_top_k_of_adjacent_deviations; f the L1 instead of
-the MSE, or E summing over the feature axis -> test_eq12_mse_is_the_mean_over_features,
-test_decision_eq11_top_k_of_adjacent_deviations; the deviation top-k ratio changed (0.2 -> 0.3) ->
-test_decision_eq11_top_k_of_adjacent_deviations; the audio objective's target psi ->
-test_decision_dp_target_follows_the_objective_modality.
+Mutations of the code these tests were checked against (each made alone, the tests run, reverted),
+and tests here that fail under it (among others):
+
+* y_v and y_a swapped between L_v and L_a, or y_v for labels 1 and 3: test_eq3_visual_and_audio_targets_and_bce,
+  both Eq. 15 tests;
+* lambda_v on L_a and lambda_a on L_v: test_eq15_each_weight_on_its_own_term;
+* phi on L_m (lambda_m on L_dp): both Eq. 15 tests;
+* psi(3) = 0: test_eq14_psi_per_label, test_eq13_deviation_loss_by_hand,
+  test_decision_dp_target_follows_the_objective_modality, both Eq. 15 tests;
+* Eq. 13's target flipped: test_eq13_deviation_loss_by_hand, test_decision_eq11_top_k_of_adjacent_deviations,
+  test_decision_dp_target_follows_the_objective_modality;
+* deviations between frames t and t + 2: test_eq12_mse_is_the_mean_over_features,
+  test_decision_eq11_top_k_of_adjacent_deviations;
+* f the L1 distance instead of the MSE, or E a sum over the features: test_eq12_mse_is_the_mean_over_features,
+  test_decision_eq11_top_k_of_adjacent_deviations, test_eq13_deviation_loss_by_hand;
+* the deviation top-k ratio 0.2 -> 0.3: test_decision_eq11_top_k_of_adjacent_deviations,
+  test_eq13_deviation_loss_by_hand;
+* the audio objective's target psi instead of y_a: test_decision_dp_target_follows_the_objective_modality.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import math
 import pytest
 import torch
 
-from model.config import WMMTConfig
+from model.config import TrainConfig, WMMTConfig
 from model.losses import deviation, psi, wmmt_loss
 from model.wmmt import WMMTOutput
 from tests.helpers.paper_reference import bce as _bce
@@ -160,3 +169,9 @@ def test_decision_dp_target_follows_the_objective_modality():
         _, parts = wmmt_loss(_outputs(), torch.tensor(LABELS), cfg)
         hand = sum(_bce(d, y) for y in ys) / 4
         assert parts["loss_dp"] == pytest.approx(hand, rel=1e-5), (objective, target)
+
+
+def test_sec_iv_a3_optimisation_settings():
+    # Sec. IV-A3: batch size 32, learning rate 1e-5 (Adam, made in model.train._new_run).
+    cfg = TrainConfig()
+    assert (cfg.batch_size, cfg.lr) == (32, 1e-5)

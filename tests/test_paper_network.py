@@ -5,17 +5,22 @@ standardisation, input embedding (Conv1d k=3 -> ReLU -> LayerNorm), the whole fo
 (IntraFE, InterFE, F_m, the heads h_v, h_a, h_m), Eq. 2 (as written, and the top-k default of
 docs/decisions/model.md), and the modality-aware expert selection (Sec. III-C3, III-F).
 
-Mutations of the code each of these tests was checked against (one at a time, then reverted):
-a2v's query and context streams swapped -> test_network_matches_the_paper_loop_by_loop (and
-test_paper_tppa.py); F_m concatenated audio first -> test_network_matches_the_paper_loop_by_loop;
-the aggregation's top-k ratio changed (0.2 -> 0.3) ->
-test_decision_eq2_is_a_top_k_mean_of_a_fifth_of_the_frames, test_network_matches_the_paper_loop_by_loop;
-Eq. 2's 'mean' over all frames including padding -> test_eq2_mean_as_written; the expert of
-class 2 and 3 swapped -> test_expert_selection_routes_each_class_to_its_head; class 1 routed to
-h_v -> the same; the hard gate letting class 0 through ->
-test_hard_gate_gives_a_genuine_video_no_segments; channels 2c and 2c + 1 not the ones averaged ->
-test_visual_reduction_averages_adjacent_channel_pairs; the embedding's ReLU after the LayerNorm ->
-test_input_embedding_conv_relu_layer_norm.
+Mutations of the code these tests were checked against (each made alone, the tests run, reverted),
+and tests here that fail under it (among others):
+
+* every TPPA mutation of test_paper_tppa.py (a2v's streams swapped, Q and K swapped, V from the
+  query stream, the column sum's axis, sigma, sqrt(d), no r_j scaling, no residual, v2a reading
+  F''_v) and F_m concatenated audio first: test_network_matches_the_paper_loop_by_loop;
+* the aggregation's top-k ratio 0.2 -> 0.3: test_decision_eq2_is_a_top_k_mean_of_a_fifth_of_the_frames,
+  test_network_matches_the_paper_loop_by_loop;
+* Eq. 2's mean dividing by the padded length: test_eq2_mean_as_written;
+* the experts of classes 2 and 3 swapped, or class 1 routed to h_v:
+  test_expert_selection_routes_each_class_to_its_head;
+* the hard gate letting a class-0 video's segments through: test_hard_gate_gives_a_genuine_video_no_segments;
+* channels c and c + D/2 averaged instead of 2c and 2c + 1: test_visual_reduction_averages_adjacent_channel_pairs,
+  test_network_matches_the_paper_loop_by_loop;
+* the embedding's ReLU after its LayerNorm: test_input_embedding_conv_relu_layer_norm,
+  test_network_matches_the_paper_loop_by_loop.
 """
 
 from __future__ import annotations
@@ -151,10 +156,13 @@ def test_expert_selection_routes_each_class_to_its_head():
 
 
 def test_hard_gate_gives_a_genuine_video_no_segments():
-    # Sec. III-F / Eq. 1: a video classed genuine has no forged segments (the default, hard gate);
-    # the same frame scores under a fake class give one.
+    # Sec. III-F / Eq. 1: z = {y, [(s_k, e_k)]}. A video classed genuine has no forged segments (the
+    # default, hard gate); under a fake class the same frame scores give the run of frames 1-2 above
+    # 0.5, at 25 fps [1/25 s, 3/25 s), scored by its mean fake score 0.9.
     settings = {"method": "runs", "threshold": 0.5, "nms_iou": 0.5, "max_proposals": 100}
     score = np.array([0.1, 0.9, 0.9, 0.1])
-    for video_class, n_segments in ((0, 0), (1, 1), (2, 1), (3, 1)):
+    for video_class in range(4):
         result = VideoResult("v.mp4", 25.0, video_class, np.full(4, 0.25), score, {}, {})
-        assert len(expert_proposals(result, settings)) == n_segments
+        expected = [] if video_class == 0 else [[0.9, 1 / 25, 3 / 25]]
+        proposals = expert_proposals(result, settings)
+        assert len(proposals) == len(expected) and np.allclose(proposals, expected), video_class

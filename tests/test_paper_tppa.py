@@ -12,17 +12,25 @@ test, docs/decisions/model.md) says on tiny tensors, without calling model/tppa.
 * in the network: which module gets which stream (IntraFE, then both InterFE directions read
   the IntraFE outputs).
 
-Mutations of the code each of these tests was checked against (one at a time, then reverted):
-a2v's query and context streams swapped in WMMT.forward -> test_interfe_streams_in_the_network,
-test_paper_network.py::test_network_matches_the_paper_loop_by_loop; Q taken from the context and K
-from the query stream inside TPPA -> test_eq5_6_relevance_by_hand, test_tppa_block_matches_algorithm_1;
-Eq. 10's V from the query stream -> test_eq10_values_come_from_the_context_stream,
-test_tppa_block_matches_algorithm_1[inter]; the column sum over the key axis ->
-test_eq5_6_relevance_by_hand; sigma changed (softmax, or the sigmoid of the column sum) ->
-test_decision_sigma_is_the_sigmoid_of_the_column_mean; Eq. 7 without the r_j scaling ->
-test_tppa_block_matches_algorithm_1; sqrt(d) over the embedding width ->
-test_eq5_6_relevance_by_hand; the residual switched off by default ->
-test_decision_tppa_residual_output_linear_layer_norm.
+Mutations of the code these tests were checked against (each made alone, the tests run, reverted),
+and tests here that fail under it (among others):
+
+* a2v's query and context streams swapped in WMMT.forward: test_interfe_streams_in_the_network
+  (and test_paper_network.py::test_network_matches_the_paper_loop_by_loop);
+* Q from the context stream and K from the query stream inside TPPA: test_eq5_6_relevance_by_hand,
+  test_tppa_block_matches_algorithm_1[inter], the two decision tests;
+* Eq. 10's V from the query stream: test_eq10_values_come_from_the_context_stream,
+  test_tppa_block_matches_algorithm_1[inter], test_decision_tppa_residual_output_linear_layer_norm;
+* the column sum over the key axis, or over the padded queries too: test_eq5_6_relevance_by_hand,
+  test_tppa_block_matches_algorithm_1 (both kinds);
+* sigma the sigmoid of the column sum (not mean): test_decision_sigma_is_the_sigmoid_of_the_column_mean,
+  test_tppa_block_matches_algorithm_1; the default norm softmax: the two decision tests;
+* no 1/sqrt(d), or sqrt(d) over the stream width instead of the attention width: test_eq5_6_relevance_by_hand,
+  test_tppa_block_matches_algorithm_1;
+* Eq. 7 without the r_j scaling: test_tppa_block_matches_algorithm_1 (both kinds),
+  test_eq10_values_come_from_the_context_stream;
+* the residual off by default: test_decision_tppa_residual_output_linear_layer_norm;
+* v2a reading a2v's output instead of F'_v, or F_m concatenated audio first: test_interfe_streams_in_the_network.
 """
 
 from __future__ import annotations
