@@ -107,7 +107,7 @@ def test_eq10_values_come_from_the_context_stream():
     # With W_qry = 0 every column sum is 0 and every weight sigmoid(0) = 1/2. With W_vle and the
     # output Linear the identity, no residual and LayerNorm's gain 1 and shift 0, output row j is
     # LayerNorm(V row j / 2): the CONTEXT stream's row j (Eq. 10: F''_v from V_a), never the query's.
-    block = TPPA(3, 3, norm="sigmoid", residual=False)
+    block = TPPA(3, 3, norm="sigmoid", skip="none")
     _set(block.query, [[0.0] * 3] * 3)
     _set(block.value, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     _set(block.output, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -145,18 +145,20 @@ def test_decision_tppa_residual_output_linear_layer_norm():
     """docs/decisions/model.md, "After the weighting" and "InterFE and Eq. 10's V_a": every TPPA
     block (IntraFE and InterFE) maps r ⊙ V back to the stream width with a Linear, adds the query
     stream back (the residual, on by default) and applies a LayerNorm: row j =
-    LN(x_query_j + W_o (r_j v_j) + b_o). With ``tppa_residual: false`` the residual goes."""
+    LN(x_query_j + W_o (r_j v_j) + b_o). With ``skip: none`` the residual goes; with ``concat`` (the
+    predecessor's) row j = LN(W_o [r_j v_j ; x_query_j] + b_o)."""
     cfg = WMMTConfig(visual_dim=4, audio_dim=2, hidden=3, attn_dim=4)
-    assert cfg.tppa_residual is True
+    assert (cfg.intra_skip, cfg.inter_skip) == ("residual", "residual")
     model = WMMT(cfg)
     blocks = (model.intra_v, model.intra_a, model.inter_a2v, model.inter_v2a)
-    assert all(block.residual for block in blocks)
+    assert all(block.skip == "residual" for block in blocks)
     g = torch.Generator().manual_seed(3)
     x_query, x_context = torch.randn(1, 4, 3, generator=g), torch.randn(1, 4, 3, generator=g)
     mask = torch.ones(1, 4, dtype=torch.bool)
-    for residual, block in ((True, model.inter_a2v), (False, TPPA(3, 4, residual=False))):
+    for skip, block in (("residual", model.inter_a2v), ("none", TPPA(3, 4, skip="none")),
+                        ("concat", TPPA(3, 4, skip="concat"))):
         _randomise(block, seed=4)
-        expected = ref.tppa(block, ref.rows(x_query[0]), ref.rows(x_context[0]), [True] * 4, residual=residual)
+        expected = ref.tppa(block, ref.rows(x_query[0]), ref.rows(x_context[0]), [True] * 4, skip=skip)
         torch.testing.assert_close(block.eval()(x_query, x_context, mask)[0], torch.tensor(expected["out"]),
                                    atol=1e-5, rtol=1e-5)
 

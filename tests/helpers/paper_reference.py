@@ -7,7 +7,7 @@ bool per row (False for padding). Where a default departs from the paper, the re
 the default named in docs/decisions/model.md, and the constant says so:
 
 * ``TPPA_NORM``: sigma of Eq. 6 / Eq. 9 is the sigmoid of the column MEAN (sum / valid queries);
-* TPPA adds the query stream back, then an output Linear and LayerNorm (``tppa_residual``);
+* TPPA adds the query stream back, then an output Linear and LayerNorm (``intra_skip`` / ``inter_skip``);
 * ``TOPK_RATIO`` / ``DP_TOPK_RATIO``: Eq. 2's mean and Eq. 11's sum are top-k means of the
   k = max(1, floor(0.2 n)) largest terms.
 """
@@ -95,13 +95,14 @@ def reduce_visual(x: list) -> list:
     return [[(row[2 * c] + row[2 * c + 1]) / 2 for c in range(len(row) // 2)] for row in x]
 
 
-def tppa(block, x_query: list, x_context: list, valid: list, norm: str = TPPA_NORM, residual: bool = True) -> dict:
+def tppa(block, x_query: list, x_context: list, valid: list, norm: str = TPPA_NORM, skip: str = "residual") -> dict:
     """Algorithm 1 / Eq. 5-10 for one video.
 
     Q from the stream being enhanced (x_query), K and V from x_context (the same stream in
     IntraFE, the other modality in InterFE). R_ij = q_i . k_j / sqrt(d), d the width of Q and K;
     r_j = sum over the valid queries i of R_ij (the column sum S); w_j = sigma(r_j); output row
-    j = LayerNorm(W_o (w_j v_j) + b_o [+ x_query row j]). Returns the intermediates too.
+    j = LayerNorm(W_o (w_j v_j) + b_o [+ x_query row j]) (skip "residual" adds it, "none" not), or
+    with skip "concat" LayerNorm(W_o [w_j v_j ; x_query row j] + b_o). Returns the intermediates too.
     """
     q = [linear(block.query, x) for x in x_query]
     k = [linear(block.key, x) for x in x_context]
@@ -122,8 +123,9 @@ def tppa(block, x_query: list, x_context: list, valid: list, norm: str = TPPA_NO
         if not valid[j]:
             out.append([0.0] * len(x_query[j]))
             continue
-        projected = linear(block.output, [weights[j] * value for value in v[j]])
-        if residual:
+        attended = [weights[j] * value for value in v[j]]
+        projected = linear(block.output, attended + list(x_query[j]) if skip == "concat" else attended)
+        if skip == "residual":
             projected = [p + x for p, x in zip(projected, x_query[j], strict=True)]
         out.append(layer_norm(block.layer_norm, projected))
     return {"q": q, "k": k, "v": v, "column_sums": column_sums, "weights": weights, "out": out}
