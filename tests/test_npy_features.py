@@ -222,3 +222,26 @@ def test_export_cli_writes_the_layout(dataset, tmp_path):
     assert f"{len(VIDEOS)} videos written" in result.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "out/rgb/train/000000.npy"),
                                   dataset["arrays"]["train/000000.npy"][0])
+
+
+# ---------------------------------------------------------------- the config
+
+
+def _config(npy: dict) -> dict:
+    return {"main_dataset": "lavdf", "datasets": {"lavdf": {"format": "lavdf", "root": "/data/LAV-DF",
+                                                            "metadata": ["metadata.json"], "npy_features": npy}}}
+
+
+def test_config_fills_the_timing_defaults_and_refuses_typos():
+    from wmmt.config import ConfigError, validate_config
+
+    npy = validate_config(_config({"visual": "v", "audio": "a"}))["datasets"]["lavdf"]["npy_features"]
+    assert npy == {"visual": "v", "audio": "a", "fps": 25, "audio_rate": 50, "audio_window": 0.025,
+                   "missing": "error"}
+    assert validate_config(_config({"visual": "v", "audio": "a", "audio_rate": "span"}))
+    for bad, where in (({"visual": "v", "audio": "a", "audio_rat": 50}, "npy_features"),
+                       ({"visual": "v", "audio": "a", "audio_rate": "spam"}, "npy_features/audio_rate"),
+                       ({"visual": "v", "audio": "a", "audio_rate": 0}, "npy_features/audio_rate"),
+                       ({"visual": "v"}, "npy_features")):
+        with pytest.raises(ConfigError, match=f"invalid config at 'datasets/lavdf/{where}'"):
+            validate_config(_config(bad))

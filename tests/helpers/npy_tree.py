@@ -72,3 +72,29 @@ def write_manifest_for(dataset: dict, out: Path) -> Path:
 
 def manifest_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+NPY_CONFIG = """\
+main_dataset: lavdf
+device: cpu
+datasets:
+  lavdf:
+    format: lavdf
+    root: {root}
+    metadata: [metadata.json]
+    npy_features: {{visual: {visual}, audio: {audio}}}   # 25 rows/s visual, 50 Hz audio: the defaults
+extraction: {{shard_size: 5}}
+model: {{visual_dim: {visual_dim}, audio_dim: {audio_dim}, hidden: 32, attn_dim: 64}}
+train: {{batch_size: 4, lr: 1.0e-3, max_steps: 6, eval_every: 3, log_every: 3, num_workers: 0}}
+ablations: false
+cross_dataset: []
+report: {{timelines: 2, tsne_videos: 50}}
+"""
+
+
+def npy_config(base: Path, dataset: dict) -> Path:
+    """``base/npy.yaml``: the tiny settings of .test/config.yaml on the dataset's imported features."""
+    config = base / "npy.yaml"
+    config.write_text(NPY_CONFIG.format(root=dataset["root"], visual=dataset["visual"], audio=dataset["audio"],
+                                        visual_dim=VISUAL_DIM, audio_dim=AUDIO_DIM))
+    return config
