@@ -25,11 +25,13 @@ visual rows that disagree with the video's frame count, or audio that covers ano
 than the video at the stated rate, is an ``NpyFeatureError`` naming the file and the
 problem (at most ``MAX_PROBLEMS`` of them listed at once, so one run shows what to fix).
 
-The result is written as the extractor's shards (``extractors.cache``: ``shard-NNNNN/``
-of ``shard_size`` videos in video_id order) plus ``summary.json``, which records where the
-features came from under ``"source"``; training, prediction, evaluation and the report
-read it as they read extracted features. ``python -m extractors.npy_features`` is the
-workflow's rule ``import_features``.
+The result is written as the extractor's shards (``extractors.cache``, ``shard_size`` videos
+in video_id order) plus ``summary.json``, which records where the features came from under
+``"source"``; training, prediction, evaluation and the report read it as they read
+extracted features. The shards are named ``shard-npy-NNNNN/``: an extraction run later in
+the same folder writes ``shard-NNNNN/`` beside them, and the cache then refuses the videos
+found twice, instead of Snakemake taking imported shards for extracted ones.
+``python -m extractors.npy_features`` is the workflow's rule ``import_features``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extractors.cache import SHARD_PREFIX, ShardWriter, VideoFeatures, read_manifest, shard_name, summarize
+from extractors.cache import SHARD_PREFIX, FeatureCache, ShardWriter, VideoFeatures, read_manifest, summarize
 from extractors.pooling import audio_frame_times, pool_audio_to_visual
 from wmmt.timebase import index_to_seconds
 
@@ -57,6 +59,7 @@ DEFAULT_FPS = 25.0
 DEFAULT_AUDIO_RATE = 50.0  # wav2vec 2.0: a frame every 320 samples at 16 kHz
 DEFAULT_AUDIO_WINDOW = 0.025  # wav2vec 2.0's receptive field, 400 samples at 16 kHz
 MAX_PROBLEMS = 20
+IMPORTED_PREFIX = f"{SHARD_PREFIX}npy-"
 # How far the visual rows may stray from the video's frame count, and the audio's span from the
 # video's, before the file is refused: decoders disagree by a frame or two, AAC padding adds tens of
 # milliseconds; a wrong rate (features every 4th frame, pooled audio read as 50 Hz) is far outside.
@@ -193,6 +196,10 @@ def _shard_meta(source: NpySource, shard: int, shard_size: int, manifest, dims: 
     }
 
 
+def imported_shard_name(shard: int) -> str:
+    return f"{IMPORTED_PREFIX}{shard:05d}"
+
+
 def _remove_old_shards(out: Path) -> None:
     """Shards of an earlier import or extraction would be read with the new ones: remove them first."""
     for old in list(out.glob(f"{SHARD_PREFIX}*")) + list(out.glob(f".{SHARD_PREFIX}*.tmp")):
@@ -235,7 +242,7 @@ def import_features(manifest, root, source: NpySource, out, shard_size: int, wor
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for shard in range(math.ceil(len(rows) / shard_size)):
             batch = rows[shard * shard_size:(shard + 1) * shard_size]
-            writer = None if problems else ShardWriter(out / shard_name(shard), {}, fp16=False)
+            writer = None if problems else ShardWriter(out / imported_shard_name(shard), {}, fp16=False)
             try:
                 for row, result in zip(batch, pool.map(load, batch)):
                     checked += 1
@@ -276,7 +283,11 @@ def import_and_summarize(manifest, root, source: NpySource, summary_path, shard_
     from wmmt.io import write_json
 
     cache = import_features(manifest, root, source, Path(summary_path).parent, shard_size, workers)
-    summary = summarize(cache, manifest, shard_size)
+    summary = summarize(cache)
+    accounted = set(FeatureCache(cache).video_ids()) | {f["video_id"] for f in summary["failures"]}
+    lost = sorted({row["video_id"] for row in read_manifest(manifest)} - accounted)
+    if lost:
+        raise ValueError(f"{cache}: {len(lost)} video(s) of {manifest} neither imported nor recorded: {lost[:5]}")
     summary["source"] = source.record()
     write_json(summary_path, summary)
     return summary

@@ -4,6 +4,7 @@ the extractor pools), exported back, and every bad file refused with its name an
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_import_keeps_the_visual_rows_and_pools_50hz_audio_in_frame_pairs(datase
                                    tmp_path / "cache/summary.json", shard_size=4, workers=2)
     cache = FeatureCache(tmp_path / "cache")
     assert len(cache) == len(VIDEOS) and summary["videos"] == len(VIDEOS)
-    assert summary["shards"] == ["shard-00000", "shard-00001", "shard-00002", "shard-00003"]
+    assert summary["shards"] == ["shard-npy-00000", "shard-npy-00001", "shard-npy-00002", "shard-npy-00003"]
     assert (summary["visual_dim"], summary["audio_dim"]) == (VISUAL_DIM, AUDIO_DIM)
     assert summary["source"]["kind"] == "npy" and summary["source"]["visual"] == str(dataset["visual"].resolve())
     assert summary["extractor"]["random_weights"] == {"visual": False, "audio": False}
@@ -103,12 +104,22 @@ def test_export_then_import_gives_back_the_same_arrays(dataset, tmp_path):
 
 
 def test_old_shards_are_removed_before_an_import(dataset, tmp_path):
-    stale = tmp_path / "cache/shard-00009"
-    stale.mkdir(parents=True)
-    (stale / "index.json").write_text("{}")
+    stale = [tmp_path / "cache/shard-00009", tmp_path / "cache/shard-npy-00007"]
+    for folder in stale:
+        folder.mkdir(parents=True)
+        (folder / "index.json").write_text("{}")
     run_import(dataset, tmp_path / "cache")
-    assert not stale.exists()
+    assert not any(folder.exists() for folder in stale)
     assert len(FeatureCache(tmp_path / "cache")) == len(VIDEOS)
+
+
+def test_extracted_shards_written_beside_imported_ones_are_refused(dataset, tmp_path):
+    # A dataset switched from npy_features back to extraction: the extraction's shard-00000 holds
+    # videos the imported shard-npy-00000 holds too, and reading the folder fails, naming both.
+    run_import(dataset, tmp_path / "cache")
+    shutil.copytree(tmp_path / "cache/shard-npy-00000", tmp_path / "cache/shard-00000")
+    with pytest.raises(ValueError, match=r"shard-npy-00000: video .* also in .*shard-00000"):
+        FeatureCache(tmp_path / "cache")
 
 
 # ---------------------------------------------------------------- bad input
