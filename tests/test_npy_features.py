@@ -23,7 +23,9 @@ from extractors.npy_features import (
     import_features,
     npy_relpath,
 )
+from extractors.pooling import pool_audio_to_visual
 from tests.helpers.npy_tree import AUDIO_DIM, VIDEOS, VISUAL_DIM, write_dataset, write_manifest_for
+from tests.helpers.processes import one_thread_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,6 +79,9 @@ def test_span_spreads_the_audio_over_the_video_as_adaptive_pooling_does(tmp_path
     times = audio_times(30, 10, src)  # 30 audio rows over 10 visual rows: three a row
     assert np.all(np.floor(times * 25 + 1e-6) == np.repeat(np.arange(10), 3))
     assert np.allclose(np.diff(times), 0.4 / 30)
+    audio = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    pooled = pool_audio_to_visual(audio, times, 10, 25.0)  # MDP's AdaptiveAvgPool1d(10) where 10 divides 30
+    np.testing.assert_allclose(pooled, audio.reshape(10, 3, 4).mean(axis=1), rtol=1e-6)
 
 
 def test_export_then_import_gives_back_the_same_arrays(dataset, tmp_path):
@@ -180,6 +185,11 @@ def test_an_unreadable_file_is_named(dataset, tmp_path):
     pickled = _npy(dataset, "visual", "train/000001.npy")
     np.save(pickled, np.array([{"not": "features"}], dtype=object), allow_pickle=True)
     assert f"{pickled}: visual features" in _import_error(dataset, tmp_path)
+    np.save(pickled, dataset["arrays"]["train/000001.npy"][0])
+    archive = _npy(dataset, "visual", "test/000010.npy")
+    with open(archive, "wb") as fh:
+        np.savez(fh, visual=np.zeros((75, VISUAL_DIM), dtype=np.float32))
+    assert f"{archive}: visual features are an .npz archive" in _import_error(dataset, tmp_path)
 
 
 def test_another_width_than_the_files_before_is_named(dataset, tmp_path):
@@ -217,7 +227,7 @@ def test_cli_reports_the_problem_and_fails(dataset, tmp_path):
         [sys.executable, "-m", "extractors.npy_features", "--manifest", str(dataset["manifest"]), "--root",
          str(dataset["root"]), "--visual", str(dataset["visual"]), "--audio", str(dataset["audio"]),
          "--shard-size", "4", "--summary", str(tmp_path / "cache/summary.json")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120)
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=one_thread_env())
     assert result.returncode == 1
     assert "error: 1 feature file problem(s)" in result.stderr and "test/000011.npy" in result.stderr
     assert not (tmp_path / "cache/summary.json").exists()
@@ -228,7 +238,8 @@ def test_export_cli_writes_the_layout(dataset, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "extractors.export", "--features", str(tmp_path / "cache"), "--manifest",
          str(dataset["manifest"]), "--root", str(dataset["root"]), "--visual", str(tmp_path / "out/rgb"),
-         "--audio", str(tmp_path / "out/audio")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+         "--audio", str(tmp_path / "out/audio")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=one_thread_env())
     assert result.returncode == 0, result.stderr
     assert f"{len(VIDEOS)} videos written" in result.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "out/rgb/train/000000.npy"),

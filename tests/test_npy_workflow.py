@@ -18,6 +18,7 @@ import pytest
 
 from extractors.cache import FeatureCache
 from tests.helpers.npy_tree import AUDIO_DIM, VIDEOS, VISUAL_DIM, npy_config, write_dataset
+from tests.helpers.processes import one_thread_env
 from tests.helpers.workflow import VENV, block_commands, fresh_copy, readme_section
 
 TIMEOUT = 900
@@ -87,13 +88,15 @@ def test_export_then_import_is_exact(imported_run, tmp_path):
     cli = [sys.executable, "-m"]
     proc = subprocess.run([*cli, "extractors.export", "--features", str(cache_dir), "--manifest", str(manifest),
                            "--root", root, "--visual", str(out / "feats/tsn/rgb"), "--audio",
-                           str(out / "feats/audio_context")], cwd=clone, capture_output=True, text=True, timeout=300)
+                           str(out / "feats/audio_context")], cwd=clone, capture_output=True, text=True, timeout=300,
+                          env=one_thread_env())
     assert proc.returncode == 0, proc.stderr
     again = tmp_path / "again"
     proc = subprocess.run([*cli, "extractors.npy_features", "--manifest", str(manifest), "--root", root,
                            "--visual", str(out / "feats/tsn/rgb"), "--audio", str(out / "feats/audio_context"),
                            "--audio-rate", "25", "--shard-size", "3", "--summary", str(again / "summary.json")],
-                          cwd=clone, capture_output=True, text=True, timeout=300)
+                          cwd=clone, capture_output=True, text=True, timeout=300,
+                          env=one_thread_env())
     assert proc.returncode == 0, proc.stderr
     first, second = FeatureCache(cache_dir), FeatureCache(again)
     assert first.video_ids() == second.video_ids() and len(first) == len(VIDEOS)
