@@ -250,8 +250,9 @@ def import_features(manifest, root, source: NpySource, out, shard_size: int, wor
                         widths = (result.visual.shape[1], result.audio.shape[1])
                         dims = dims or widths
                         if widths != dims:
-                            result = NpyFeatureError(f"{Path(source.visual) / result.meta['file']}: widths (visual, "
-                                                     f"audio) {widths}, the files before it {dims}")
+                            rel = result.meta["file"]
+                            result = NpyFeatureError(f"{Path(source.visual) / rel}, {Path(source.audio) / rel}: widths "
+                                                     f"(visual, audio) {widths}, the files before them {dims}")
                     if isinstance(result, Exception):
                         if isinstance(result, MissingFeatureFile) and source.missing == "record":
                             if writer is not None:

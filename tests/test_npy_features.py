@@ -196,8 +196,8 @@ def test_another_width_than_the_files_before_is_named(dataset, tmp_path):
     bad = _npy(dataset, "visual", "test/000013.npy")
     np.save(bad, np.zeros((75, VISUAL_DIM + 1), dtype=np.float32))
     message = _import_error(dataset, tmp_path)
-    assert str(bad) in message and f"({VISUAL_DIM + 1}, {AUDIO_DIM}), the files before it ({VISUAL_DIM}, {AUDIO_DIM})" \
-        in message
+    widths = f"({VISUAL_DIM + 1}, {AUDIO_DIM}), the files before them ({VISUAL_DIM}, {AUDIO_DIM})"
+    assert str(bad) in message and str(_npy(dataset, "audio", "test/000013.npy")) in message and widths in message
 
 
 def test_visual_rows_that_are_not_the_videos_frames_are_named(dataset, tmp_path):
