@@ -87,7 +87,7 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     overrides = overrides or {}
     # "supervised": the fully supervised reference (model.supervised), trained on the base sections
     # with the train split's segments, scored exactly as the weakly supervised variants.
-    model_cfg, train_cfg = resolve_variant(config, "full" if variant == SUPERVISED else variant)
+    model_cfg, train_cfg = resolve_variant(config, variant)
     model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
     train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
     run_dir = Path(out_dir) / f"{variant}-seed{seed}"

@@ -32,131 +32,23 @@ import csv
 import io
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from model.config import WMMTConfig
-from model.proposals import proposals_from_scores
-from model.wmmt import WMMT, WMMTOutput, frame_fake_probs, select_expert
-from wmmt.io import atomic_path, load_checkpoint, write_json
+from model.inference import HEADS, VideoResult, load_model, predict_split, predict_video
+from model.proposals import (
+    expert_proposals,
+    gate_setting,
+    head_proposals,
+    proposal_settings,
+)
+from model.wmmt import WMMT
+from wmmt.io import atomic_path, write_json
 from wmmt.vocab import CLASS_NAMES
 
 log = logging.getLogger("wmmt.predict")
-
-HEADS = ("visual", "audio", "multimodal")
-DEFAULT_PROPOSALS = {"method": "runs", "threshold": 0.5, "nms_iou": 0.5, "max_proposals": 100}
-
-
-def load_model(checkpoint, device: str = "cpu", trust: bool = False) -> tuple[WMMT, dict]:
-    """The trained model of a checkpoint (weights-only load) and the checkpoint dict."""
-    ckpt = load_checkpoint(checkpoint, map_location="cpu", trust=trust)
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "model_config" not in ckpt:
-        raise ValueError(f"{checkpoint}: not a WMMT checkpoint (needs 'model' and 'model_config')")
-    model = WMMT(WMMTConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), ckpt
-
-
-@dataclass
-class VideoResult:
-    """What the model says of one video."""
-
-    video_id: str
-    fps: float
-    video_class: int
-    class_probs: np.ndarray  # (4,)
-    expert_score: np.ndarray  # (T,) fake score of the chosen expert
-    head_scores: dict  # head name -> (T,) fake score, or None where the variant has no such head
-    embeddings: dict  # name -> (D,) mean over time, before ("_embed") and after enhancement
-
-
-def _per_video(outputs: WMMTOutput, video_ids, fps_list) -> list[VideoResult]:
-    video_class, expert, class_probs = select_expert(outputs)
-    lengths = outputs.mask.sum(dim=1).tolist()
-    heads = {"visual": outputs.fas_v, "audio": outputs.fas_a, "multimodal": outputs.fas_m}
-    head_probs = {k: (frame_fake_probs(v).cpu().numpy() if v is not None else None) for k, v in heads.items()}
-    mask = outputs.mask.unsqueeze(-1).float()  # (B, T, 1)
-    embeds = {
-        name: ((feat.float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).cpu().numpy()  # (B, D)
-        for name, feat in outputs.features.items()
-    }
-    results = []
-    for i, vid in enumerate(video_ids):
-        n = int(lengths[i])
-        results.append(VideoResult(
-            video_id=vid,
-            fps=float(fps_list[i]),
-            video_class=int(video_class[i]),
-            class_probs=class_probs[i].cpu().numpy().astype(np.float64),
-            expert_score=expert[i, :n].cpu().numpy().astype(np.float64),
-            head_scores={k: (v[i, :n].astype(np.float64) if v is not None else None) for k, v in head_probs.items()},
-            embeddings={k: v[i] for k, v in embeds.items()},
-        ))
-    return results
-
-
-GATES = ("hard", "soft")
-
-
-def expert_proposals(result: VideoResult, settings: dict, gate: str = "hard") -> list[list[float]]:
-    """Segments of the chosen expert. The gate decides what a video judged genuine (class 0) gets:
-    ``hard`` (the paper, the default): no forged segments; ``soft``: the expert's proposals with
-    scores scaled by the video's probability of being fake, so they rank below confident
-    forgeries (docs/decisions/prediction.md has both measured)."""
-    if gate not in GATES:
-        raise ValueError(f"unknown gate {gate!r}; allowed: {list(GATES)}")
-    if result.video_class == 0 and gate == "hard":
-        return []
-    props = proposals_from_scores(result.expert_score, result.fps, **settings)
-    if result.video_class == 0:
-        p_fake = float(1.0 - result.class_probs[0])
-        props = [[score * p_fake, start, end] for score, start, end in props]
-    return props
-
-
-def head_proposals(result: VideoResult, head: str, settings: dict) -> list[list[float]]:
-    score = result.head_scores[head]
-    return [] if score is None else proposals_from_scores(score, result.fps, **settings)
-
-
-def proposal_settings(config: dict | None) -> dict:
-    settings = dict(DEFAULT_PROPOSALS)
-    if config:
-        settings.update(config.get("evaluation", {}).get("proposals", {}))
-    return settings
-
-
-def gate_setting(config: dict | None) -> str:
-    """The class-0 gate of expert selection: the config's ``evaluation: gate:`` (default hard)."""
-    return (config or {}).get("evaluation", {}).get("gate", "hard")
-
-
-@torch.inference_mode()
-def predict_split(model: WMMT, manifest, cache, split: str, device: str, batch_size: int = 16) -> list[VideoResult]:
-    """Run the model over every video of ``split`` (padded batches; the padding mask makes each
-    video's result what it gets alone). ``split`` may be one without labels (a test set's file list)."""
-    from model.data import VideoFeatureDataset, collate
-
-    # Prediction reads no label: the split's rows go in under a placeholder one (and the split
-    # name the training dataset knows), so that a test set whose labels are hidden is predicted
-    # exactly as a labelled one.
-    rows = manifest.loc[manifest["split"] == split, ["video_id"]].assign(split="test", label=0)
-    dataset = VideoFeatureDataset(rows, cache, "test", max_frames=None, train=False)
-    if len(dataset) == 0:
-        raise ValueError(f"no videos in split '{split}'")
-    results: list[VideoResult] = []
-    order = np.argsort([cache.get(v).visual.shape[0] for v in dataset.video_ids])  # similar lengths together
-    for start in range(0, len(order), batch_size):
-        items = [dataset[int(i)] for i in order[start:start + batch_size]]
-        batch = collate(items)
-        outputs = model(batch["visual"].to(device), batch["audio"].to(device), batch["mask"].to(device))
-        fps = [cache.get(v).fps for v in batch["video_ids"]]
-        results.extend(_per_video(outputs, batch["video_ids"], fps))
-    return results
-
 
 def write_outputs(results: list[VideoResult], out_dir, settings: dict, no_features=(), gate: str = "hard") -> None:
     """The prediction files of a split (see the module docstring). Videos in ``no_features``
@@ -215,16 +107,6 @@ def read_outputs(path) -> dict:
 
 
 # --- single video -------------------------------------------------------------------------
-
-
-def predict_video(model: WMMT, features, device: str) -> VideoResult:
-    """One video's features (an object with .visual (T, Dv), .audio (T, Da), .fps) -> result."""
-    visual = torch.as_tensor(np.asarray(features.visual, dtype=np.float32)).unsqueeze(0).to(device)  # (1, T, Dv)
-    audio = torch.as_tensor(np.asarray(features.audio, dtype=np.float32)).unsqueeze(0).to(device)  # (1, T, Da)
-    mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=device)  # (1, T)
-    with torch.inference_mode():
-        outputs = model(visual, audio, mask)
-    return _per_video(outputs, ["video"], [features.fps])[0]
 
 
 def plot_timeline(result: VideoResult, segments, path, title: str) -> None:

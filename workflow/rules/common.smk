@@ -18,7 +18,7 @@ _python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \
 shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
 from evaluation.tables import PREDICTION_FILES  # noqa: E402
-from model.variants import PAPER_TABLES, validate_config_and_variants  # noqa: E402
+from model.variants import PAPER_TABLES, resolve_variant, validate_config_and_variants  # noqa: E402
 from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
 # The config's one validation, when the workflow loads: the schema (workflow/schemas/,
@@ -159,6 +159,12 @@ def table_predictions(wildcards):
     """The prediction files that the rows of an ablation table score (PAPER_TABLES)."""
     rows = PAPER_TABLES[wildcards.table][1]
     return sorted({f"results/{wildcards.dataset}/runs/{r.variant}/test/{PREDICTION_FILES[r.head]}" for r in rows})
+
+
+def train_threads(wildcards, variant=None):
+    """A training job's threads: its data-loader workers (train: num_workers of the variant; the fully
+    supervised reference trains on the base sections) plus the main process."""
+    return resolve_variant(config, variant or wildcards.variant)[1].num_workers + 1
 
 
 def seed_study_runs(wildcards):
