@@ -14,10 +14,12 @@ import torch
 
 from model.config import WMMTConfig
 from model.data import VideoFeatureDataset, collate
+from model.prediction_files import HEADS
 from model.wmmt import WMMT, WMMTOutput, frame_fake_probs, select_expert
 from wmmt.io import load_checkpoint
 
-HEADS = ("visual", "audio", "multimodal")
+__all__ = ["HEADS", "VideoResult", "enhanced_features", "load_model", "per_video", "predict_split",
+           "predict_video"]
 
 
 def load_model(checkpoint, device: str = "cpu", trust: bool = False) -> tuple[WMMT, dict]:

@@ -5,31 +5,26 @@ Batch mode (the workflow's ``predict`` rule)::
     python -m model.predict --checkpoint best.pt --manifest manifest.jsonl --features FEATURES \
         --split test --out-dir DIR [--config CONFIG.yaml] [--device cpu|cuda]
 
-writes into DIR
-  * ``predictions.json``: ``{"<file>": [[score, start_s, end_s], ...]}`` (the public
-    AV-Deepfake1M toolkit format) from modality-aware expert selection, every video a key;
-  * ``predictions_visual.json``, ``predictions_audio.json``, ``predictions_multimodal.json``:
-    the same from one head for every video (no gating; Table IV evaluates these);
-  * ``classes.csv``: video_id, pred_class, p0..p3, visual_score, audio_score;
-  * ``outputs.npz``: per-frame fake scores of every head and video-level embeddings
-    before/after enhancement, for the report's timelines and t-SNE figures.
+writes the prediction files of the split into DIR (model.prediction_files: ``predictions.json``
+from modality-aware expert selection, one ``predictions_<head>.json`` per head, ``classes.csv``,
+``outputs.npz``), segments by the config's ``evaluation: proposals`` and ``gate``.
 
 Single-video mode::
 
-    python -m model.predict --checkpoint best.pt --video V.mp4 --out DIR
+    python -m model.predict --checkpoint best.pt --video V.mp4 --out DIR [--config CONFIG.yaml]
 
-extracts the video's features with the extractor settings the model was trained on
-(from the checkpoint, overridable by flags), and writes ``prediction.json`` (class,
-class probabilities, segments in seconds), ``timeline.png`` (the FAS with the
-segments marked) and ``prediction.html``, the interactive page of the video: the clip beside
-the FAS of each head and of the chosen expert, the segments as bands (docs/viewer.md).
+extracts the video's features with the extractor settings the model was trained on (the
+checkpoint's record; ``--tsn-checkpoint``, ``--wav2vec2`` and the audio windows may be given
+to find the same files elsewhere or bound memory; a ``--config`` whose extraction section
+contradicts the record is an ``ExtractionMismatchError``), and writes ``prediction.json``
+(class, class probabilities, segments in seconds) and ``timeline.png`` (the FAS with the
+segments marked). ``python -m evaluation.viewer --video ...`` takes the same flags and also
+writes ``prediction.html``, the video's interactive page (docs/viewer.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import logging
 import sys
 from pathlib import Path
@@ -37,76 +32,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.inference import HEADS, VideoResult, load_model, predict_split, predict_video
-from model.proposals import (
-    expert_proposals,
-    gate_setting,
-    head_proposals,
-    proposal_settings,
-)
-from model.wmmt import WMMT
+from model.inference import VideoResult, load_model, predict_split, predict_video
+from model.prediction_files import write_outputs
+from model.proposals import ProposalPolicy
 from wmmt.io import atomic_path, write_json
-from wmmt.vocab import CLASS_NAMES
+from wmmt.vocab import CLASS_NAMES, REAL
 
 log = logging.getLogger("wmmt.predict")
 
-def write_outputs(results: list[VideoResult], out_dir, settings: dict, no_features=(), gate: str = "hard") -> None:
-    """The prediction files of a split (see the module docstring). Videos in ``no_features``
-    (extraction failed) are keys with no proposals, so the evaluation counts them as missed."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    empty = {vid: [] for vid in no_features}
-    write_json(out_dir / "predictions.json",
-               {**{r.video_id: expert_proposals(r, settings, gate) for r in results}, **empty}, indent=None)
-    for head in HEADS:
-        write_json(out_dir / f"predictions_{head}.json",
-                   {**{r.video_id: head_proposals(r, head, settings) for r in results}, **empty}, indent=None)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["video_id", "pred_class", "p0", "p1", "p2", "p3", "visual_score", "audio_score",
-                     "extraction_failed"])
-    for r in results:
-        p = r.class_probs
-        writer.writerow([r.video_id, r.video_class, *(f"{v:.6f}" for v in p),
-                         f"{p[1] + p[2]:.6f}", f"{p[1] + p[3]:.6f}", 0])
-    for vid in no_features:  # nothing was seen: class 0 (nothing detected) at uniform probabilities
-        writer.writerow([vid, 0, *(["0.250000"] * 4), "0.500000", "0.500000", 1])
-    with atomic_path(out_dir / "classes.csv") as tmp:
-        tmp.write_text(buf.getvalue())
-    lengths = np.array([len(r.expert_score) for r in results], dtype=np.int64)
-    arrays = {
-        "video_ids": np.array([r.video_id for r in results]),
-        "lengths": lengths,
-        "fps": np.array([r.fps for r in results]),
-        "video_class": np.array([r.video_class for r in results], dtype=np.int64),
-        "class_probs": np.stack([r.class_probs for r in results]),
-        "score_expert": np.concatenate([r.expert_score for r in results]),
-    }
-    for head in HEADS:
-        if results[0].head_scores[head] is not None:
-            arrays[f"score_{head}"] = np.concatenate([r.head_scores[head] for r in results])
-    for name in results[0].embeddings:
-        arrays[f"emb_{name}"] = np.stack([r.embeddings[name] for r in results])
-    with atomic_path(out_dir / "outputs.npz", suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+# Extraction settings that decide the features: a config may not contradict the checkpoint on these.
+FEATURE_SETTINGS = ("fps", "crop_size", "resize_short", "resize", "wav2vec2_layer", "wav2vec2_normalize", "bf16")
+# Flags that may replace the record's value: where the same checkpoints lie, how audio is windowed.
+LOCATION_FLAGS = ("tsn_checkpoint", "wav2vec2", "audio_window_seconds", "audio_context_seconds")
 
 
-def read_outputs(path) -> dict:
-    """``outputs.npz`` back as {video_id: {"score_expert": (T,), ...}} plus the embedding matrices."""
-    data = np.load(path, allow_pickle=False)
-    offsets = np.concatenate(([0], np.cumsum(data["lengths"])))
-    videos = {}
-    score_keys = [k for k in data.files if k.startswith("score_")]
-    for i, vid in enumerate(data["video_ids"].tolist()):
-        entry = {k: data[k][offsets[i]:offsets[i + 1]] for k in score_keys}
-        entry.update(fps=float(data["fps"][i]), video_class=int(data["video_class"][i]),
-                     class_probs=data["class_probs"][i])
-        videos[vid] = entry
-    embeddings = {k[4:]: data[k] for k in data.files if k.startswith("emb_")}
-    return {"videos": videos, "video_ids": data["video_ids"].tolist(), "embeddings": embeddings}
-
-
-# --- single video -------------------------------------------------------------------------
+class ExtractionMismatchError(ValueError):
+    """A config's extraction settings differ from those the model's training features were made with."""
 
 
 def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
@@ -133,99 +74,107 @@ def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
     plt.close(fig)
 
 
-def _single_video(args, model: WMMT, ckpt: dict, config: dict | None) -> int:
-    from extractors.extract import DecodeError, ExtractorSettings, extract_video
+def extraction_settings(ckpt: dict, checkpoint, config: dict | None, config_path=None, flags: dict | None = None
+                        ) -> dict:
+    """The extractor settings for one raw video: the checkpoint's record of its training features wins;
+    a config fills only what the record lacks, and one that contradicts it on a setting that decides
+    the features (``FEATURE_SETTINGS``) is an ``ExtractionMismatchError`` naming both files.
+    ``flags`` (``LOCATION_FLAGS``, not None) replace the record's value."""
+    record = dict(ckpt.get("data", {}).get("extraction") or {})
+    section = (config or {}).get("extraction", {}) or {}
+    differ = [k for k in FEATURE_SETTINGS if k in record and k in section and section[k] != record[k]]
+    if differ:
+        told = ", ".join(f"{k} {record[k]!r} (config: {section[k]!r})" for k in differ)
+        raise ExtractionMismatchError(
+            f"{checkpoint}: the model was trained on features extracted with {told}; {config_path or 'the config'} "
+            "says otherwise. Its features would not be the ones the model knows: leave --config out (the "
+            "checkpoint's settings are used) or give the config the model was trained with")
+    settings = {**{k: v for k, v in section.items() if k not in record}, **record}
+    settings.update({k: v for k, v in (flags or {}).items() if v is not None})
+    return settings
 
-    settings = dict(ckpt.get("data", {}).get("extraction") or {})
-    if config:
-        settings.update({k: v for k, v in config.get("extraction", {}).items() if k in ExtractorSettings.fields()})
-    for key in ("tsn_checkpoint", "wav2vec2", "audio_window_seconds", "audio_context_seconds"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+
+def predict_one_video(args, model, ckpt: dict, config: dict | None) -> tuple[VideoResult, list, ProposalPolicy]:
+    """Extract ``args.video`` as the model's training videos were, run the model, make its segments."""
+    from extractors.extract import ExtractorSettings, extract_video
+
+    settings = extraction_settings(ckpt, args.checkpoint, config, args.config,
+                                   {k: getattr(args, k) for k in LOCATION_FLAGS})
     settings["device"] = args.device
     settings["trust_checkpoint"] = args.trust_checkpoint or settings.get("trust_checkpoint", False)
-    try:
-        features = extract_video(args.video, ExtractorSettings.from_dict(settings))
-    except DecodeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    features = extract_video(args.video, ExtractorSettings.from_dict(settings))  # DecodeError: the video
     result = predict_video(model, features, args.device)
-    props = proposal_settings(config)
-    segments = expert_proposals(result, props, gate_setting(config))
+    policy = ProposalPolicy.from_config(config)
+    return result, policy.expert(result), policy
+
+
+def write_video_prediction(args, result: VideoResult, segments: list) -> None:
+    """prediction.json and timeline.png of one video in ``args.out``, and its verdict on stdout."""
     out = Path(args.out)
-    record = {
+    name = CLASS_NAMES[result.video_class]
+    write_json(out / "prediction.json", {
         "video": str(args.video),
         "forgery_type": result.video_class,
-        "forgery_type_name": CLASS_NAMES[result.video_class],
+        "forgery_type_name": name,
         "class_probabilities": {CLASS_NAMES[i]: float(p) for i, p in enumerate(result.class_probs)},
         "segments": [{"score": s, "start_s": a, "end_s": b} for s, a, b in segments],
         "num_frames": len(result.expert_score),
         "fps": result.fps,
         "checkpoint": str(args.checkpoint),
-    }
-    write_json(out / "prediction.json", record)
-    plot_timeline(result, segments if result.video_class else [], out / "timeline.png",
-                  f"{Path(args.video).name}: {CLASS_NAMES[result.video_class]}")
-    print(f"{args.video}: {CLASS_NAMES[result.video_class]} "
-          f"(p={result.class_probs[result.video_class]:.3f})")
-    for s, a, b in (segments if result.video_class else []):
+    })
+    forged = segments if result.video_class != REAL else []
+    plot_timeline(result, forged, out / "timeline.png", f"{Path(args.video).name}: {name}")
+    print(f"{args.video}: {name} (p={result.class_probs[result.video_class]:.3f})")
+    for s, a, b in forged:
         print(f"  forged {a:7.2f} s - {b:7.2f} s  score {s:.3f}")
-    from model.video_page import write_video_page
-
-    page = write_video_page(result, args.video, out, segments=segments, settings=props)
-    print(f"wrote {out / 'prediction.json'}, {out / 'timeline.png'} and {page}")
-    return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="trained WMMT checkpoint (best.pt)")
-    parser.add_argument("--config", help="workflow config (proposal settings, extractor settings)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="allow full unpickling of the checkpoints (only for files you trust)")
-    batch = parser.add_argument_group("a split of a dataset")
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="trained WMMT checkpoint (best.pt)")
+    p.add_argument("--config", help="workflow config (its evaluation: proposals and gate; extraction settings the "
+                                    "checkpoint does not record)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of the checkpoints (only for files you trust)")
+    batch = p.add_argument_group("a split of a dataset")
     batch.add_argument("--manifest")
     batch.add_argument("--features", help="feature cache folder")
     batch.add_argument("--split", default="test",
                        help="the manifest's split to predict: test, or a test set without labels (hidden_test, testA)")
     batch.add_argument("--out-dir")
     batch.add_argument("--batch-size", type=int, default=16)
-    one = parser.add_argument_group("one raw video")
+    one = p.add_argument_group("one raw video")
     one.add_argument("--video")
-    one.add_argument("--out", help="output folder for prediction.json, timeline.png and prediction.html")
-    one.add_argument("--tsn-checkpoint")
-    one.add_argument("--wav2vec2")
+    one.add_argument("--out", help="output folder for prediction.json and timeline.png")
+    one.add_argument("--tsn-checkpoint", help="the TSN checkpoint the model's features were made with, here")
+    one.add_argument("--wav2vec2", help="the wav2vec 2.0 model the model's features were made with, here")
     one.add_argument("--audio-window-seconds", type=float,
                      help="a long video: run wav2vec 2.0 in windows of this many seconds (bounded memory)")
     one.add_argument("--audio-context-seconds", type=float, help="audio each window also sees on either side")
-    args = parser.parse_args(argv)
+    return p
+
+
+def load_inputs(argv) -> tuple:
+    """(args, model, checkpoint dict, config) of a command line: argparse's exit on bad flags, a ValueError
+    or OSError naming the file on a bad config or checkpoint."""
+    p = parser()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
     if args.video is None and None in (args.manifest, args.features, args.out_dir):
-        parser.error("give --video V.mp4 --out DIR, or --manifest, --features and --out-dir")
+        p.error("give --video V.mp4 --out DIR, or --manifest, --features and --out-dir")
     if args.video is not None and args.out is None:
-        parser.error("--video needs --out DIR")
+        p.error("--video needs --out DIR")
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is available")
+        p.error("--device cuda but no CUDA device is available")
+    from wmmt.config import load_config
 
-    config = None
-    if args.config:
-        from wmmt.config import ConfigError, load_config
+    config = load_config(args.config) if args.config else None  # ConfigError is a ValueError
+    model, ckpt = load_model(args.checkpoint, args.device, args.trust_checkpoint)
+    return args, model, ckpt, config
 
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    try:
-        model, ckpt = load_model(args.checkpoint, args.device, args.trust_checkpoint)
-    except (OSError, RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.video is not None:
-        return _single_video(args, model, ckpt, config)
 
+def _predict_split(args, model, config: dict | None) -> int:
     from extractors.cache import FeatureCache
     from wmmt.manifest import load_manifest
 
@@ -249,9 +198,33 @@ def main(argv=None) -> int:
                     len(failed & set(wanted["video_id"])), args.split)
     usable = manifest[~manifest["video_id"].isin(failed)]
     results = predict_split(model, usable, cache, args.split, args.device, args.batch_size)
-    write_outputs(results, args.out_dir, proposal_settings(config),
-                  no_features=sorted(failed & set(wanted["video_id"])), gate=gate_setting(config))
+    policy = ProposalPolicy.from_config(config)
+    write_outputs(results, args.out_dir, policy.settings, no_features=sorted(failed & set(wanted["video_id"])),
+                  gate=policy.gate)
     print(f"predicted {len(results)} videos of split '{args.split}' -> {args.out_dir}")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        args, model, ckpt, config = load_inputs(argv)
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.video is None:
+        return _predict_split(args, model, config)
+    from extractors.extract import DecodeError
+
+    try:
+        result, segments, _ = predict_one_video(args, model, ckpt, config)
+    except DecodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ExtractionMismatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_video_prediction(args, result, segments)
+    print(f"wrote {Path(args.out) / 'prediction.json'} and {Path(args.out) / 'timeline.png'}")
     return 0
 
 
