@@ -13,7 +13,6 @@ One record per test video, as the page's JavaScript reads it (JSON):
 from __future__ import annotations
 
 import base64
-import csv
 import os
 import re
 import shutil
@@ -74,19 +73,6 @@ def top1_iou(segments, truth) -> float | None:
         union = max(b, e) - min(a, s)
         best = max(best, inter / union if union > 0 else 0.0)
     return best
-
-
-def read_classes(path) -> dict[str, dict]:
-    """classes.csv of model.predict: {video_id: {"pred": int, "probs": [4], "failed": bool}}."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        need = {"video_id", "pred_class", "p0", "p1", "p2", "p3"}
-        if not need <= set(reader.fieldnames or ()):
-            raise ValueError(f"{path}: not a classes.csv (needs columns {sorted(need)}, has {reader.fieldnames})")
-        return {r["video_id"]: {"pred": int(r["pred_class"]),
-                                "probs": [float(r[f"p{i}"]) for i in range(4)],
-                                "failed": str(r.get("extraction_failed", "0")).strip() == "1"}
-                for r in reader}
 
 
 def _top(segments) -> list[list[float]]:

@@ -17,7 +17,7 @@ _own_python = any(m.name in ("CONDA", "APPTAINER") for m in _deployment)
 _python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \"$@\"; }}}}; "
 shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
-from evaluation.tables import PREDICTION_FILES  # noqa: E402
+from model.prediction_files import PREDICTION_FILES  # noqa: E402
 from model.variants import PAPER_TABLES, resolve_variant, validate_config_and_variants  # noqa: E402
 from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
@@ -207,14 +207,15 @@ def report_inputs(wildcards):
         "config": EFFECTIVE_CONFIG,
         "manifest": f"results/{ds}/manifest.jsonl",
         "issues": f"results/{ds}/manifest_issues.json",
-        "features": f"results/{ds}/features/summary.json",
+        "features_summary": f"results/{ds}/features/summary.json",
         "metrics": f"{full}/test/metrics.json",
         "predictions": f"{full}/test/predictions.json",
-        # The floor of Table I scores the full model's P(fake).
         "classes": f"{full}/test/classes.csv",
         "outputs": f"{full}/test/outputs.npz",
         "model": f"{full}/model.pt",
         "model_card": f"{full}/model_card.json",
+        # The floor, Fig. 3 and Fig. 4, computed once for report.md and report.html (rule report_data).
+        "data": f"results/{ds}/report_data.json",
     }
     if config["ablations"]:
         # The fully supervised reference is trained with the other comparison models.
