@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wmmt.timebase import run_to_segment
+from wmmt.vocab import REAL
 
 METHODS = ("runs", "multi_threshold")
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -154,11 +155,11 @@ def expert_proposals(result, settings: dict, gate: str = DEFAULT_GATE) -> list[l
     rank below confident forgeries (docs/decisions/prediction.md has both measured)."""
     if gate not in GATES:
         raise ValueError(f"unknown gate {gate!r}; allowed: {list(GATES)}")
-    if result.video_class == 0 and gate == "hard":
+    if result.video_class == REAL and gate == "hard":
         return []
     props = proposals_from_scores(result.expert_score, result.fps, **settings)
-    if result.video_class == 0:
-        p_fake = float(1.0 - result.class_probs[0])
+    if result.video_class == REAL:
+        p_fake = float(1.0 - result.class_probs[REAL])
         props = [[score * p_fake, start, end] for score, start, end in props]
     return props
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from evaluation.viewer.page import Figures, page_data, videos_section, write_page
 from evaluation.viewer.videos import _top, place_videos, score_record
 from model.proposals import ProposalPolicy
-from wmmt.vocab import CLASS_NAMES
+from wmmt.vocab import CLASS_NAMES, REAL
 
 PAGE_NAME = "prediction.html"
 DEFAULT_COPY_MB = 500.0
@@ -21,7 +21,7 @@ def _record(result, video_path: Path, segments, head_segments: dict) -> dict:
     entry.update({f"score_{h}": s for h, s in result.head_scores.items() if s is not None})
     probs = [float(p) for p in result.class_probs]
     rec = {"id": video_path.name, "true": None, "pred": int(result.video_class), "probs": [round(p, 4) for p in probs],
-           "p_fake": round(1.0 - probs[0], 4), "failed": False, "error": "unlabelled", "iou": None,
+           "p_fake": round(1.0 - probs[REAL], 4), "failed": False, "error": "unlabelled", "iou": None,
            "truth": {"all": [], "visual": [], "audio": []}, "pred_segments": _top(segments),
            "head_segments": {h: _top(s) for h, s in head_segments.items()}, "path": str(video_path)}
     rec.update(score_record(entry))

@@ -123,7 +123,7 @@ def video_records(manifest, outputs: dict, classes: dict, predictions: dict,
                  "audio": _segments(row.get("audio_fake_periods"))}
         pred_segments = _top(predictions.get(vid))
         rec = {"id": vid, "true": true, "pred": pred, "probs": [round(p, 4) for p in cls["probs"]],
-               "p_fake": round(1.0 - cls["probs"][0], 4), "failed": cls["failed"],
+               "p_fake": round(1.0 - cls["probs"][REAL], 4), "failed": cls["failed"],
                "error": error_kind(true, pred, cls["failed"]), "iou": top1_iou(pred_segments, truth["all"]),
                "duration": None if _missing(row.get("duration")) else float(row["duration"]),
                "truth": truth, "pred_segments": pred_segments,
