@@ -148,7 +148,7 @@ def summary_table(rows: list[dict]) -> str:
 def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: dict | None = None,
           device: str = "cpu", echo=print) -> list[dict]:
     """Every (variant, seed) run's row, in order."""
-    from model.predict import proposal_settings
+    from model.proposals import proposal_settings
 
     truth = split_truth(manifest)
     settings = proposal_settings(config)
