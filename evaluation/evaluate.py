@@ -33,7 +33,6 @@ See docs/decisions/evaluation.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 import sys
@@ -44,8 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.protocols import PROTOCOLS, Protocol, protocol_metrics
+from model.prediction_files import read_classes, read_predictions
 from wmmt.classification import classification_metrics
-from wmmt.io import OutputError, read_json, write_json
+from wmmt.io import OutputError, write_json
 from wmmt.metrics import EvaluationError, LocalizationSet, localization_metrics
 from wmmt.vocab import (
     AR_IOUS,
@@ -55,6 +55,7 @@ from wmmt.vocab import (
     NUM_CLASSES,
     PAPER_AP_IOUS,
     PAPER_AR_NS,
+    REAL,
     VISUAL_ONLY_FAKE,
 )
 
@@ -64,7 +65,6 @@ FORMATS = ("lavdf", "avdeepfake1m")
 SPLITS = ("train", "dev", "test", "all")
 # Subset name -> the forgery label kept beside the real videos (label 0).
 SUBSETS = {"visual_only": VISUAL_ONLY_FAKE, "audio_only": AUDIO_ONLY_FAKE, "both": BOTH_FAKE}
-CLASS_COLUMNS = ("video_id", "pred_class", "p0", "p1", "p2", "p3")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -90,58 +90,22 @@ def detect_format(metadata_path) -> str:
 
 
 def load_predictions(path) -> dict:
-    """The predictions JSON object ``{video_id: [[score, start_s, end_s], ...]}``."""
-    path = Path(path)
-    predictions = read_json(path, "predictions", EvaluationError)
-    if not isinstance(predictions, dict):
-        raise EvaluationError(
-            f"{path}: expected a JSON object {{video_id: [[score, start_s, end_s], ...]}}, "
-            f"got a {type(predictions).__name__}"
-        )
-    return predictions
+    """The predictions JSON object ``{video_id: [[score, start_s, end_s], ...]}`` (model.prediction_files)."""
+    return read_predictions(path)
 
 
 def load_classes(path, video_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Predicted class (V,) and class probabilities (V, 4) of ``video_ids`` from the CSV, plus extra rows."""
-    path = Path(path)
-    wanted = set(video_ids)
-    rows: dict[str, tuple[int, list[float]]] = {}
-    extra = 0
-    try:
-        fh = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise EvaluationError(f"{path}: classes CSV not found") from None
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot read classes CSV: {exc.strerror or exc}") from None
-    with fh:
-        reader = csv.DictReader(fh)
-        missing_cols = [c for c in CLASS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing_cols:
-            raise EvaluationError(f"{path}: missing column(s) {missing_cols} (need {', '.join(CLASS_COLUMNS)})")
-        for line, record in enumerate(reader, start=2):
-            video_id = record["video_id"]
-            if video_id not in wanted:
-                extra += 1
-                continue
-            if video_id in rows:
-                raise EvaluationError(f"{path}: line {line}: duplicate video_id {video_id!r}")
-            try:
-                pred = int(record["pred_class"])
-                probs = [float(record[f"p{k}"]) for k in range(NUM_CLASSES)]
-            except (TypeError, ValueError):
-                raise EvaluationError(f"{path}: line {line}: pred_class or p0..p3 is not a number") from None
-            if not 0 <= pred < NUM_CLASSES:
-                raise EvaluationError(f"{path}: line {line}: pred_class {pred} is not in 0..{NUM_CLASSES - 1}")
-            if not all(math.isfinite(p) for p in probs):
-                raise EvaluationError(f"{path}: line {line}: p0..p3 hold NaN or infinite values")
-            rows[video_id] = (pred, probs)
+    """Predicted class (V,) and class probabilities (V, 4) of ``video_ids`` from classes.csv
+    (model.prediction_files.read_classes), plus how many of its rows are other videos."""
+    rows = read_classes(path)
     missing = [v for v in video_ids if v not in rows]
     if missing:
         raise EvaluationError(
             f"{path}: no row for {len(missing)} evaluated video(s), e.g. " + ", ".join(repr(v) for v in missing[:5])
         )
-    pred_class = np.array([rows[v][0] for v in video_ids], dtype=np.int64)
-    probs = np.array([rows[v][1] for v in video_ids], dtype=np.float64).reshape(-1, NUM_CLASSES)
+    extra = len(set(rows) - set(video_ids))
+    pred_class = np.array([rows[v]["pred"] for v in video_ids], dtype=np.int64)
+    probs = np.array([rows[v]["probs"] for v in video_ids], dtype=np.float64).reshape(-1, NUM_CLASSES)
     return pred_class, probs, extra
 
 
@@ -192,7 +156,7 @@ def evaluate(
     labels = table["label"].to_numpy(dtype=np.int64)
     out["subsets"] = {}
     for name, label in SUBSETS.items():
-        keep = (labels == 0) | (labels == label)
+        keep = (labels == REAL) | (labels == label)
         out["subsets"][name] = localization_block(data.subset(keep), ap_ious, ar_ns, ar_ious)
     if protocol is not None:  # the dataset's own published protocol, beside the paper's metrics
         out["protocols"] = {protocol.name: protocol_metrics(data, labels, protocol)}

@@ -1,13 +1,16 @@
 """The evaluation report of one dataset: Markdown (and an HTML table page for `snakemake --report`).
 
     python -m evaluation.report --config results/effective_config.yaml --dataset D --manifest M \
-        --issues I --features SUMMARY --metrics M --predictions P --classes C --outputs O --model PT \
+        --issues I --features-summary SUMMARY --metrics M --predictions P --outputs O --model PT \
+        --data results/D/report_data.json \
         [--model-card --reference --tables --seed-study --cross TRAIN TEST METRICS] \
         --out results/D/report.md --timelines PNG --deviation PNG --tsne PNG --html HTML
 
 Reads the files it is given, and only those (the workflow's rule ``report`` passes its
 declared inputs: metrics, predictions, model card, feature summary, manifest issues,
-ablation tables, seed study, cross-dataset metrics), and writes the report with:
+ablation tables, seed study, cross-dataset metrics, and ``report_data.json``, where
+evaluation.report_data computed the floor, Fig. 3 and Fig. 4 once for this report and
+report.html), runs no model, and writes the report with:
   * the Table I layout (our mAP per IoU, average, AR per N, average) beside the paper's
     numbers for a dataset of the same format: WMMT, the fully supervised reference on the
     same features, a whole-video floor, the ratio WMMT / fully supervised, the subsets
@@ -36,18 +39,27 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
-from evaluation.tables import floor_metrics, main_results_table, markdown_table, metrics_row
-from wmmt.io import atomic_path, write_text
+from evaluation.report_data import (  # noqa: F401 (Fig. 3's measurement, computed by report_data, shown here)
+    DEVIATION_SOURCES,
+    DEVIATION_TRACKS,
+    adjacent_deviation,
+    deviation_ratios,
+    forged_tracks,
+    read_report_data,
+    temporal_deviation,
+)
+from evaluation.tables import main_results_table, markdown_table, metrics_row
+from model.prediction_files import read_outputs, read_predictions
+from wmmt.io import atomic_path, read_json, write_text
+from wmmt.vocab import AUDIO_ONLY_FAKE, BOTH_FAKE, PAPER_AP_IOUS, PAPER_AR_NS, REAL, VISUAL_ONLY_FAKE
 from wmmt.vocab import CLASS_SHORT_NAMES as CLASS_NAMES
-from wmmt.vocab import PAPER_AP_IOUS, PAPER_AR_NS
 
 log = logging.getLogger("wmmt.report")
 
 
 
 def _load_json(path):
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return read_json(path, "JSON")
 
 
 def _savefig(fig, path) -> None:
@@ -70,7 +82,7 @@ def plot_timelines(outputs: dict, manifest, predictions: dict, n: int, path) -> 
     test = manifest[manifest["split"] == "test"].set_index("video_id")
     have = [v for v in outputs["video_ids"] if v in test.index]
     chosen: list[str] = []
-    for label in (1, 2, 3, 0):
+    for label in (BOTH_FAKE, VISUAL_ONLY_FAKE, AUDIO_ONLY_FAKE, REAL):
         for vid in have:
             if test.loc[vid, "label"] == label and vid not in chosen:
                 chosen.append(vid)
@@ -97,92 +109,6 @@ def plot_timelines(outputs: dict, manifest, predictions: dict, n: int, path) -> 
     return chosen
 
 
-DEVIATION_TRACKS = ("visual", "audio", "multimodal")
-DEVIATION_SOURCES = {
-    "features": "extracted features, standardised with train-split statistics",
-    "wmmt": "trained WMMT: F''_v, F''_a, F_m",
-}
-
-
-def adjacent_deviation(x) -> float:
-    """The temporal deviation of one video's feature rows (T, D): Eq. 12's MSE of each adjacent
-    pair, averaged over the T - 1 pairs (nan for T < 2).
-
-    Eq. 11 sums the pairs (inside a sigma); the figure averages them instead, because the sum
-    grows with T and would rank videos by length, not by how much adjacent frames differ (the
-    sigma is monotone and does not change the comparison).
-    """
-    x = np.asarray(x, np.float64)
-    if len(x) < 2:
-        return float("nan")
-    return float(np.mean((x[1:] - x[:-1]) ** 2))
-
-
-def forged_tracks(label: int) -> dict[str, bool]:
-    """Which tracks of a video of class ``label`` are forged (Eq. 14's psi for multimodal)."""
-    return {"visual": label in (1, 2), "audio": label in (1, 3), "multimodal": label != 0}
-
-
-def _even_picks(ids: list[str], limit: int) -> list[str]:
-    if not limit or len(ids) <= limit:
-        return ids
-    return [ids[int(i)] for i in np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(int))]
-
-
-def temporal_deviation(cache, manifest, stats, model=None, split: str | None = "test",
-                       limit: int = 0) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """Per video of ``split`` (None: every video): the temporal deviation (``adjacent_deviation``)
-    of each track, grouped into genuine and forged for that track (Fig. 3).
-
-    Sources: ``features``, the cached features standardised per dimension with ``stats``
-    (visual_mean, visual_std, audio_mean, audio_std of the train split: model.data.feature_stats,
-    the statistics the model's input_norm applies), never with a video's own statistics (a
-    forged segment enlarges a video's spread, so per-video standardisation shrinks exactly the
-    deviation it should show); multimodal is the concatenation of the two. ``wmmt``, when
-    ``model`` is given: the trained model's enhanced features F''_v, F''_a and F_m, the ones the
-    deviation perceiving loss sees, as they come out of the model.
-    """
-    import torch
-
-    vm, vs, am, as_ = (np.asarray(s, np.float64) for s in stats)
-    ids = set(cache.video_ids())
-    rows = manifest[manifest["video_id"].isin(ids)]
-    rows = (rows if split is None else rows[rows["split"] == split]).sort_values("video_id")
-    labels = dict(zip(rows["video_id"], rows["label"]))
-    sources = ["features"] + (["wmmt"] if model is not None else [])
-    out = {s: {m: {"genuine": [], "forged": []} for m in DEVIATION_TRACKS} for s in sources}
-    for vid in _even_picks(list(labels), limit):
-        f = cache.get(vid)
-        visual = (np.asarray(f.visual, np.float64) - vm) / vs  # (T, Dv)
-        audio = (np.asarray(f.audio, np.float64) - am) / as_  # (T, Da)
-        tracks = {"features": {"visual": visual, "audio": audio,
-                               "multimodal": np.concatenate([visual, audio], axis=1)}}
-        if model is not None:
-            v = torch.as_tensor(np.asarray(f.visual, np.float32)).unsqueeze(0)  # (1, T, Dv)
-            a = torch.as_tensor(np.asarray(f.audio, np.float32)).unsqueeze(0)  # (1, T, Da)
-            with torch.inference_mode():
-                feats = model(v, a, torch.ones(v.shape[:2], dtype=torch.bool)).features
-            tracks["wmmt"] = {m: feats[k][0].float().numpy() for m, k in
-                              (("visual", "f_v"), ("audio", "f_a"), ("multimodal", "f_m")) if k in feats}
-        fake = forged_tracks(int(labels[vid]))
-        for source, by_track in tracks.items():
-            for m, x in by_track.items():
-                d = adjacent_deviation(x)
-                if np.isfinite(d):
-                    out[source][m]["forged" if fake[m] else "genuine"].append(d)
-    return out
-
-
-def deviation_ratios(deviation: dict) -> dict[str, dict[str, float]]:
-    """Median forged / median genuine temporal deviation per source and track (nan if a group is empty)."""
-    def ratio(groups):
-        if not groups["forged"] or not groups["genuine"]:
-            return float("nan")
-        return float(np.median(groups["forged"]) / np.median(groups["genuine"]))
-
-    return {s: {m: ratio(g) for m, g in tracks.items()} for s, tracks in deviation.items()}
-
-
 def plot_deviation(deviation: dict, path) -> None:
     """Box plots of genuine vs forged temporal deviation: one row per source, one column per track."""
     plt = _plt()
@@ -203,9 +129,8 @@ def plot_deviation(deviation: dict, path) -> None:
     plt.close(fig)
 
 
-def deviation_section(cache, manifest, model, stats, path, limit: int = 0) -> str:
+def deviation_markdown(deviation: dict, path) -> str:
     """The report's "Temporal deviation" section: the figure at ``path`` and the ratios as text."""
-    deviation = temporal_deviation(cache, manifest, stats, model=model, split="test", limit=limit)
     plot_deviation(deviation, path)
     ratios = deviation_ratios(deviation)
     lines = ["## Temporal deviation (cf. Fig. 3)", "", f"![temporal deviation](figures/{Path(path).name})", "",
@@ -222,39 +147,36 @@ def deviation_section(cache, manifest, model, stats, path, limit: int = 0) -> st
     return "\n".join(lines)
 
 
-def plot_tsne(outputs: dict, manifest, limit: int, path, seed: int = 0) -> str:
-    """t-SNE of video-level representations before and after enhancement (cf. paper Fig. 4)."""
-    from sklearn.manifold import TSNE
+def deviation_section(cache, manifest, model, stats, path, limit: int = 0) -> str:
+    """``temporal_deviation`` of the test split, rendered by ``deviation_markdown``."""
+    return deviation_markdown(temporal_deviation(cache, manifest, stats, model=model, split="test", limit=limit),
+                              path)
 
+
+def plot_tsne(tsne: dict, path) -> str:
+    """Fig. 4 from report_data's t-SNE points (before and after enhancement); a note where it has none."""
     plt = _plt()
-    labels_by_id = dict(zip(manifest["video_id"], manifest["label"]))
-    ids = outputs["video_ids"][:limit] if limit else outputs["video_ids"]
-    labels = np.array([labels_by_id[v] for v in ids])
-    emb = outputs["embeddings"]
-    panels = [("audio", "f_a_embed", "f_a", np.isin(labels, (1, 3)).astype(int), ("genuine", "forged")),
-              ("visual", "f_v_embed", "f_v", np.isin(labels, (1, 2)).astype(int), ("genuine", "forged")),
-              ("multimodal", "f_m_embed", "f_m", labels, CLASS_NAMES)]
-    panels = [p for p in panels if p[1] in emb and p[2] in emb]
-    if not panels or len(ids) < 5:
-        return "t-SNE skipped: the variant has no such features or too few test videos."
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.3 * len(panels), 6.4), squeeze=False)
-    for col, (name, before, after, colour, names) in enumerate(panels):
-        for row, key in enumerate((before, after)):
-            x = emb[key][: len(ids)].astype(np.float64)
-            perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
-            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
-            ax = axes[row, col]
-            for c in np.unique(colour):
-                sel = colour == c
-                ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=names[c])
-            ax.set_title(f"{name}, {'pre-trained' if row == 0 else 'WMMT-enhanced'}", fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.legend(fontsize=6)
-    fig.tight_layout()
+    panels = tsne["panels"]
+    if not panels:
+        fig = plt.figure(figsize=(4, 1))  # keep the declared output even when t-SNE could not run
+        fig.text(0.5, 0.5, tsne["note"], ha="center", fontsize=7)
+    else:
+        fig, axes = plt.subplots(2, len(panels), figsize=(3.3 * len(panels), 6.4), squeeze=False)
+        for col, panel in enumerate(panels):
+            colour = np.asarray(panel["colour"])
+            for row, stage in enumerate(("before", "after")):
+                xy, ax = np.asarray(panel[stage]), axes[row, col]
+                for c in np.unique(colour):
+                    sel = colour == c
+                    ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=panel["names"][c])
+                ax.set_title(f"{panel['name']}, {'pre-trained' if row == 0 else 'WMMT-enhanced'}", fontsize=9)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.legend(fontsize=6)
+        fig.tight_layout()
     _savefig(fig, path)
     plt.close(fig)
-    return f"t-SNE of {len(ids)} test videos."
+    return tsne["note"]
 
 
 def confusion_markdown(confusion) -> str:
@@ -302,18 +224,17 @@ def _failures_section(summary: dict, issues: dict) -> str:
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """What a report reads (rule report's declared inputs; metrics, predictions, classes, outputs and
-    model are the full model's) and writes (its declared outputs). The feature cache is the folder
-    holding its summary.json."""
+    """What a report reads (rule report's declared inputs; metrics, predictions, outputs and model are
+    the full model's; ``data`` is evaluation.report_data's file) and writes (its declared outputs)."""
 
     manifest: Path
     issues: Path
-    features: Path
+    features_summary: Path
     metrics: Path
     predictions: Path
-    classes: Path
     outputs: Path
     model: Path
+    data: Path
     out: Path
     timelines: Path
     deviation: Path
@@ -338,29 +259,17 @@ def _link(path: Path, files: ReportFiles) -> str:
     return Path(os.path.relpath(path, files.out.parent)).as_posix()
 
 
-def _figures(config: dict, files: ReportFiles, manifest, outputs: dict, predictions: dict) -> list[str]:
+def _figures(config: dict, files: ReportFiles, manifest, outputs: dict, predictions: dict, data: dict) -> list[str]:
     """The FAS timelines, temporal deviation (Fig. 3) and t-SNE (Fig. 4) sections, figures written."""
-    from extractors.cache import FeatureCache
-    from model.data import feature_stats
-    from model.predict import load_model
-
-    report_cfg = config.get("report", {})
-    chosen = plot_timelines(outputs, manifest, predictions, report_cfg.get("timelines", 4), files.timelines)
+    chosen = plot_timelines(outputs, manifest, predictions, config.get("report", {}).get("timelines", 4),
+                            files.timelines)
     parts = ["## FAS timelines", "",
              f"![FAS timelines]({_link(files.timelines, files)})\n\nVideos: {', '.join(f'`{v}`' for v in chosen)}.",
              ""]
-    cache = FeatureCache(files.features.parent)
-    # Train-split statistics, the ones the model's input_norm applies (never a video's own).
-    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
-    parts.append(deviation_section(cache, manifest, load_model(files.model)[0], feature_stats(cache, train_ids),
-                                   files.deviation, report_cfg.get("tsne_videos", 200)))
-    tsne_note = plot_tsne(outputs, manifest, report_cfg.get("tsne_videos", 200), files.tsne)
-    if not files.tsne.exists():  # keep the declared output even when t-SNE cannot run
-        plt = _plt()
-        fig = plt.figure(figsize=(4, 1))
-        fig.text(0.5, 0.5, tsne_note, ha="center", fontsize=7)
-        _savefig(fig, files.tsne)
-        plt.close(fig)
+    if data["deviation"] is None:
+        raise ValueError(f"{files.data}: holds no temporal deviation (made without the model and features)")
+    parts.append(deviation_markdown(data["deviation"], files.deviation))
+    tsne_note = plot_tsne(data["tsne"], files.tsne)
     parts.append(f"## t-SNE before and after enhancement (cf. Fig. 4)\n\n![t-SNE]({_link(files.tsne, files)})"
                  f"\n\n{tsne_note}\n")
     return parts
@@ -384,13 +293,13 @@ def _ablation_sections(files: ReportFiles) -> tuple[list[str], list]:
 
 
 def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
-    from model.predict import read_outputs
     from wmmt.manifest import load_manifest
 
     fmt = config["datasets"][dataset]["format"]
     manifest = load_manifest(files.manifest)
     metrics = _load_json(files.metrics)
-    summary = _load_json(files.features)
+    summary = _load_json(files.features_summary)
+    data = read_report_data(files.data)
 
     paper_title = INTRA_DATASET[fmt][0]
     parts = [f"# WMMT evaluation report: dataset `{dataset}`", ""]
@@ -403,8 +312,7 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
               f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})", ""]
     # The fully supervised reference is trained with the ablation variants (workflow/rules/report.smk).
     reference = _load_json(files.reference) if files.reference is not None else None
-    floor = floor_metrics(files.classes, manifest, config)
-    main_table, rows = main_results_table(dataset, fmt, metrics, reference, floor,
+    main_table, rows = main_results_table(dataset, fmt, metrics, reference, data["floor"],
                                           reference_note="not built (ablations: false)")
     parts += [main_table, "AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
               "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.", ""]
@@ -413,7 +321,7 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
         parts += ["## Forgery type (four classes)", "", f"Accuracy: {100 * cls['accuracy']:.2f}%. Video-level AUC: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cls.get("auc", {}).items())), "",
                   confusion_markdown(cls["confusion"])]
-    parts += _figures(config, files, manifest, read_outputs(files.outputs), _load_json(files.predictions))
+    parts += _figures(config, files, manifest, read_outputs(files.outputs), read_predictions(files.predictions), data)
     ablation_parts, cross_rows = _ablation_sections(files)
     parts += ablation_parts
     parts.append(_failures_section(summary, _load_json(files.issues)))
@@ -448,9 +356,10 @@ def _html_tables(rows, cls, cross_rows, path, dataset: str) -> None:
 
 # (flag, help) of the files the report reads and writes; the optional ones may be left out.
 _READ = (("manifest", "manifest.jsonl"), ("issues", "the manifest's manifest_issues.json"),
-         ("features", "the feature cache's summary.json (the cache is its folder)"),
+         ("features-summary", "the feature cache's summary.json"),
          ("metrics", "the full model's test metrics.json"), ("predictions", "its test predictions.json"),
-         ("classes", "its test classes.csv"), ("outputs", "its test outputs.npz"), ("model", "its model.pt"))
+         ("outputs", "its test outputs.npz"), ("model", "its model.pt (named in the identity section)"),
+         ("data", "report_data.json of python -m evaluation.report_data (floor, Fig. 3, Fig. 4)"))
 _WRITTEN = (("out", "report.md"), ("timelines", "FAS timelines (PNG)"), ("deviation", "temporal deviation (PNG)"),
             ("tsne", "t-SNE (PNG)"), ("html", "the HTML tables page"))
 _OPTIONAL = (("model-card", "the full model's model_card.json"),

@@ -80,26 +80,22 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
             overrides: dict | None = None, device: str = "cpu") -> dict:
     """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>`` and score its test predictions."""
     from model.data import training_records
-    from model.predict import expert_proposals, gate_setting, head_proposals, load_model, predict_split
+    from model.inference import load_model, predict_split
+    from model.proposals import expert_proposals, gate_setting, head_proposals
     from model.train import train
     from model.variants import resolve_variant
 
     overrides = overrides or {}
-    # "supervised": the fully supervised reference (model.supervised), trained on the base sections
-    # with the train split's segments, scored exactly as the weakly supervised variants.
-    model_cfg, train_cfg = resolve_variant(config, "full" if variant == SUPERVISED else variant)
+    # "supervised": the fully supervised reference (model.supervised's objective), trained on the base
+    # sections with the train split's segments, scored exactly as the weakly supervised variants.
+    model_cfg, train_cfg = resolve_variant(config, variant)
     model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
     train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
     run_dir = Path(out_dir) / f"{variant}-seed{seed}"
-    records = training_records(manifest)  # video_id, split, label: nothing else reaches training
+    records = training_records(manifest)  # video_id, split, label: nothing else reaches WMMT's training
     started = time.perf_counter()
-    if variant == SUPERVISED:
-        from model.supervised import train_supervised
-
-        train_supervised(model_cfg, train_cfg, manifest, cache, run_dir, device=device, progress=False)
-    else:
-        train(model_cfg, train_cfg, records, cache, run_dir, variant=variant, device=device,
-              restart_if_changed=True, progress=False)
+    train(model_cfg, train_cfg, manifest if variant == SUPERVISED else records, cache, run_dir, variant=variant,
+          device=device, restart_if_changed=True, progress=False)
     seconds = time.perf_counter() - started
     model, _ = load_model(run_dir / "best.pt", device)
     results = predict_split(model, records, cache, "test", device)
@@ -152,7 +148,7 @@ def summary_table(rows: list[dict]) -> str:
 def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: dict | None = None,
           device: str = "cpu", echo=print) -> list[dict]:
     """Every (variant, seed) run's row, in order."""
-    from model.predict import proposal_settings
+    from model.proposals import proposal_settings
 
     truth = split_truth(manifest)
     settings = proposal_settings(config)

@@ -31,13 +31,13 @@ files against the published metadata) or not (``hidden_test``, ``testA``, ``test
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
+from model.prediction_files import PredictionFileError, read_classes, read_predictions
 from wmmt.io import OutputError, write_json, write_text
 from wmmt.metrics import EvaluationError, LocalizationSet
 from wmmt.vocab import ANY_FAKE, NUM_CLASSES
@@ -100,35 +100,17 @@ def localization_submission(predictions: dict, video_ids: Sequence[str], names: 
 
 def read_fake_scores(classes_path, video_ids: Sequence[str], names: Sequence[str] | None = None,
                      split: str = "?") -> tuple[np.ndarray, int]:
-    """P(fake) (V,) of ``video_ids`` from classes.csv, and how many of them failed extraction."""
-    wanted = set(video_ids)
-    rows: dict[str, list[float]] = {}
-    failed = 0
+    """P(fake) (V,) of ``video_ids`` from classes.csv (model.prediction_files.read_classes), and how
+    many of them failed extraction."""
     try:
-        fh = open(classes_path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise SubmissionError(f"{classes_path}: cannot read classes CSV: {exc.strerror or exc}") from None
-    with fh:
-        reader = csv.DictReader(fh)
-        needed = ["video_id", *(f"p{k}" for k in range(NUM_CLASSES))]
-        lacking = [c for c in needed if c not in (reader.fieldnames or [])]
-        if lacking:
-            raise SubmissionError(f"{classes_path}: missing column(s) {lacking}")
-        for line, record in enumerate(reader, start=2):
-            video_id = record["video_id"]
-            if video_id not in wanted:
-                continue
-            try:
-                rows[video_id] = [float(record[f"p{k}"]) for k in range(NUM_CLASSES)]
-            except (TypeError, ValueError):
-                raise SubmissionError(f"{classes_path}: line {line}: p0..p3 are not numbers") from None
-            if not np.isfinite(rows[video_id]).all():
-                raise SubmissionError(f"{classes_path}: line {line}: p0..p3 hold NaN or infinite values")
-            failed += str(record.get("extraction_failed", "0")).strip() == "1"
+        rows = read_classes(classes_path)
+    except PredictionFileError as exc:
+        raise SubmissionError(str(exc)) from None
     missing = [v for v in video_ids if v not in rows]
     if missing:
         raise _missing(str(classes_path), missing, video_ids, names or video_ids, split)
-    probs = np.array([rows[v] for v in video_ids], dtype=np.float64).reshape(-1, NUM_CLASSES)  # (V, 4)
+    probs = np.array([rows[v]["probs"] for v in video_ids], dtype=np.float64).reshape(-1, NUM_CLASSES)  # (V, 4)
+    failed = sum(rows[v]["failed"] for v in video_ids)
     return probs[:, list(ANY_FAKE)].sum(axis=1), failed
 
 
@@ -160,12 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from evaluation.evaluate import load_predictions
     from wmmt.manifest import ManifestError, load_manifest
 
     try:
         manifest = load_manifest(args.manifest)
-        predictions = load_predictions(args.predictions)
+        predictions = read_predictions(args.predictions)
         counts = write_submission(manifest, args.split, predictions, args.classes, args.localization,
                                   args.classification, predictions_source=args.predictions)
     except (SubmissionError, EvaluationError, ManifestError, OutputError) as exc:

@@ -22,22 +22,19 @@ model.variants.PAPER_TABLES.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.paper_numbers import ABLATIONS, FULLY_SUPERVISED, INTRA_DATASET
+from model.prediction_files import PREDICTION_FILES, read_classes, read_predictions
 from model.variants import PAPER_TABLES
 from wmmt.io import write_text
 from wmmt.metrics import ap_at_iou, ar_at_n
-from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS, PAPER_AP_IOUS, PAPER_AR_NS
+from wmmt.vocab import AR_IOUS, EVAL_AP_IOUS, PAPER_AP_IOUS, PAPER_AR_NS, REAL
 
 GROUND_TRUTH_COLUMNS = {"all": "fake_periods", "visual": "visual_fake_periods", "audio": "audio_fake_periods"}
-PREDICTION_FILES = {"expert": "predictions.json", "visual": "predictions_visual.json",
-                    "audio": "predictions_audio.json", "multimodal": "predictions_multimodal.json"}
 
 
 def ground_truth(manifest, split: str = "test", kind: str = "all") -> dict[str, list]:
@@ -103,18 +100,13 @@ FLOOR_LABEL = "floor: one whole-video proposal per video, scored by P(fake)"
 def floor_predictions(classes_path, manifest, split: str = "test") -> dict[str, list]:
     """One proposal per video of ``split``, ``[[P(fake), 0, duration]]`` with P(fake) = 1 - p0 from a
     model's classes.csv; a video whose extraction failed gets none, as in its own predictions."""
-    with open(classes_path, newline="", encoding="utf-8") as fh:
-        rows = {r["video_id"]: r for r in csv.DictReader(fh)}
+    rows = read_classes(classes_path)
     table = manifest[manifest["split"] == split]
     missing = [v for v in table["video_id"] if v not in rows]
     if missing:
         raise ValueError(f"{classes_path}: no row for {len(missing)} video(s) of split {split!r}, e.g. {missing[0]}")
-    out = {}
-    for vid, duration in zip(table["video_id"], table["duration"]):
-        row = rows[vid]
-        failed = str(row.get("extraction_failed", "0")).strip() == "1"
-        out[vid] = [] if failed else [[1.0 - float(row["p0"]), 0.0, float(duration)]]
-    return out
+    return {vid: [] if rows[vid]["failed"] else [[1.0 - rows[vid]["probs"][REAL], 0.0, float(duration)]]
+            for vid, duration in zip(table["video_id"], table["duration"])}
 
 
 def evaluation_settings(config: dict | None) -> dict:
@@ -207,8 +199,7 @@ def ablation_table(table: str, predictions, manifest, dataset: str) -> str:
     for row in rows:
         path = files[row.variant, row.head]
         if path not in cache:
-            with open(path, encoding="utf-8") as fh:
-                cache[path] = json.load(fh)
+            cache[path] = read_predictions(path)
         ours = score_row(cache[path], ground_truth(manifest, "test", row.ground_truth))
         out_rows.append((row.label, f"ours ({dataset}, variant `{row.variant}`)", ours))
         out_rows.append(("", "paper (LAV-DF)", paper[row.label]))

@@ -263,13 +263,14 @@ def steps_per_epoch(size: int, batch_size: int, world: int = 1) -> int:
 
 def make_loader(dataset: VideoFeatureDataset, batch_size: int, *, seed: int, epoch: int = 0, shuffle: bool,
                 rank: int = 0, world: int = 1, start_batch: int = 0, num_workers: int = 0,
-                drop_last: bool = True, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader whose order and randomness depend only on (seed, epoch, rank, world)."""
+                drop_last: bool = True, pin_memory: bool = False, collate_fn=collate) -> DataLoader:
+    """A DataLoader whose order and randomness depend only on (seed, epoch, rank, world); ``collate_fn``
+    is ``collate`` or one that adds to its batch (the fully supervised reference's frame targets)."""
     dataset.set_epoch(epoch)
     sampler = EpochSampler(len(dataset), seed, epoch, shuffle, batch_size, rank, world,
                            start=start_batch * batch_size, drop_last=drop_last)
     generator = torch.Generator()
     generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, worker_init_fn=worker_init_fn, generator=generator,
                       pin_memory=pin_memory, drop_last=drop_last, persistent_workers=False)

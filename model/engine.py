@@ -1,9 +1,9 @@
-"""What model.train and model.supervised share: the optimiser step, step seeds, RNG state,
-checkpoint files, the run's identity digests, the training log and its curves, and DDP start-up.
+"""The training loop's tools (model.train): the optimiser step, step seeds, RNG state, checkpoint
+files, the run's identity digests, the training log and its curves, and DDP start-up.
 
 A run folder holds last.pt and best.pt (weights-only loadable checkpoints, written atomically),
-train_log.csv and curves.png; both trainers write them with these functions, so predict and
-evaluate read either trainer's run unchanged.
+train_log.csv and curves.png, whatever the objective (WMMT's or the fully supervised
+reference's), so predict and evaluate read every run alike.
 """
 
 from __future__ import annotations
@@ -137,25 +137,30 @@ def read_log(out_dir: Path, upto_step: int) -> list[dict]:
     return [r for r in rows if r.get("step") != "" and r["step"] <= upto_step]
 
 
-def plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
+def plot_curves(out_dir: Path, rows: list[dict], metric: str,
+                losses=("loss", "loss_m", "loss_v", "loss_a", "loss_dp"),
+                dev=("dev_acc", "dev_auc", "dev_loss", "dev_ap"), dev_loss: str | None = "dev_loss",
+                title: str | None = None) -> None:
+    """curves.png of a run: the training ``losses`` (and the ``dev_loss`` beside them, dashed) on the
+    left, the ``dev`` metrics on the right, the selection ``metric`` marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in ("loss", "loss_m", "loss_v", "loss_a", "loss_dp"):
+    for name in losses:
         pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
         if pts:
             ax_loss.plot(*zip(*pts), label=name)
-    pts = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") not in ("", None)]
+    pts = [(r["step"], r[dev_loss]) for r in rows if dev_loss and r.get(dev_loss) not in ("", None)]
     if pts:  # train and dev loss on one axis: where they part, the model starts to memorise
         ax_loss.plot(*zip(*pts), "k--", marker="o", label="dev loss (Eq. 15)")
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("loss (train: solid, dev: dashed)")
+    ax_loss.set_ylabel("loss (train: solid, dev: dashed)" if dev_loss else "training loss")
     if ax_loss.lines:
         ax_loss.legend()
-    for name in ("dev_acc", "dev_auc", "dev_loss", "dev_ap"):
+    for name in dev:
         pts = [(r["step"], r[name]) for r in rows if r.get(name) not in ("", None)]
         if pts:
             ax_dev.plot(*zip(*pts), marker="o", label=name + (" (selection)" if name == metric else ""))
@@ -165,6 +170,8 @@ def plot_curves(out_dir: Path, rows: list[dict], metric: str) -> None:
         ax_dev.legend()
     else:
         ax_dev.text(0.5, 0.5, "no dev videos", ha="center", va="center", transform=ax_dev.transAxes)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(out_dir / "curves.png", suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100)

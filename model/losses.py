@@ -28,21 +28,22 @@ import torch.nn.functional as F
 
 from model.config import WMMTConfig
 from model.wmmt import WMMTOutput
+from wmmt.vocab import AUDIO_ONLY_FAKE, BOTH_FAKE, REAL, VISUAL_ONLY_FAKE
 
 
 def visual_target(labels: torch.Tensor) -> torch.Tensor:
     """y_v: 1 when the visual track is forged (labels 1 both, 2 visual-only)."""
-    return ((labels == 1) | (labels == 2)).long()
+    return ((labels == BOTH_FAKE) | (labels == VISUAL_ONLY_FAKE)).long()
 
 
 def audio_target(labels: torch.Tensor) -> torch.Tensor:
     """y_a: 1 when the audio track is forged (labels 1 both, 3 audio-only)."""
-    return ((labels == 1) | (labels == 3)).long()
+    return ((labels == BOTH_FAKE) | (labels == AUDIO_ONLY_FAKE)).long()
 
 
 def psi(labels: torch.Tensor) -> torch.Tensor:
     """Eq. 14: 1 for any forged video (labels 1, 2, 3), 0 for a genuine one."""
-    return (labels != 0).to(torch.float32)
+    return (labels != REAL).to(torch.float32)
 
 
 def deviation(x: torch.Tensor, fn: str) -> torch.Tensor:

@@ -21,18 +21,32 @@ Two methods:
 
 Frame indices become seconds only through :func:`wmmt.timebase.run_to_segment`, so a
 run of rows ``[i, j)`` is ``[i / fps, j / fps]``.
+
+The proposal policy lives here whole: the defaults (``DEFAULT_PROPOSALS``, written once),
+the class-0 gate of expert selection (``GATES``), the segments of the chosen expert and of
+each head (``expert_proposals``, ``head_proposals``) and the policy a config asks for
+(``ProposalPolicy.from_config``, its ``evaluation: proposals`` and ``gate``). Prediction,
+the dev metrics of training, the seed study and the pages all take their segments from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from wmmt.timebase import run_to_segment
+from wmmt.vocab import REAL
 
 METHODS = ("runs", "multi_threshold")
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# The one set of defaults (the config schema's evaluation: proposals repeats them for its users).
+DEFAULT_PROPOSALS = {"method": "runs", "threshold": 0.5, "nms_iou": 0.5, "max_proposals": 100}
+# What a video judged genuine (class 0) gets from expert selection: nothing (hard, the paper's
+# rule) or the expert's segments with scores scaled by P(fake) (soft); docs/decisions/prediction.md.
+GATES = ("hard", "soft")
+DEFAULT_GATE = "hard"
 
 
 def fake_runs(fake_score: np.ndarray, threshold: float, min_frames: int = 1) -> list[tuple[int, int, float]]:
@@ -86,11 +100,11 @@ def temporal_nms(proposals: np.ndarray, iou_threshold: float) -> np.ndarray:
 def proposals_from_scores(
     fake_score,
     fps: float,
-    method: str = "runs",
-    threshold: float = 0.5,
+    method: str = DEFAULT_PROPOSALS["method"],
+    threshold: float = DEFAULT_PROPOSALS["threshold"],
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    nms_iou: float = 0.5,
-    max_proposals: int | None = 100,
+    nms_iou: float = DEFAULT_PROPOSALS["nms_iou"],
+    max_proposals: int | None = DEFAULT_PROPOSALS["max_proposals"],
     min_frames: int = 1,
 ) -> list[list[float]]:
     """Proposals ``[[score, start_s, end_s], ...]`` from a per-frame fake score (T,).
@@ -129,3 +143,64 @@ def proposals_from_scores(
     if max_proposals is not None:
         rows = rows[:max_proposals]
     return rows.tolist()
+
+
+# --------------------------------------------------------------------------- the policy
+
+def expert_proposals(result, settings: dict, gate: str = DEFAULT_GATE) -> list[list[float]]:
+    """Segments of the chosen expert of one video's ``result`` (``model.inference.VideoResult``:
+    ``expert_score``, ``fps``, ``video_class``, ``class_probs``). The gate decides what a video
+    judged genuine (class 0) gets: ``hard`` (the paper, the default): no forged segments; ``soft``:
+    the expert's proposals with scores scaled by the video's probability of being fake, so they
+    rank below confident forgeries (docs/decisions/prediction.md has both measured)."""
+    if gate not in GATES:
+        raise ValueError(f"unknown gate {gate!r}; allowed: {list(GATES)}")
+    if result.video_class == REAL and gate == "hard":
+        return []
+    props = proposals_from_scores(result.expert_score, result.fps, **settings)
+    if result.video_class == REAL:
+        p_fake = float(1.0 - result.class_probs[REAL])
+        props = [[score * p_fake, start, end] for score, start, end in props]
+    return props
+
+
+def head_proposals(result, head: str, settings: dict) -> list[list[float]]:
+    """Segments of one head (``visual``, ``audio``, ``multimodal``) for every video, no gate; []
+    where the variant has no such head."""
+    score = result.head_scores[head]
+    return [] if score is None else proposals_from_scores(score, result.fps, **settings)
+
+
+def proposal_settings(config: dict | None) -> dict:
+    """``DEFAULT_PROPOSALS`` updated by the config's ``evaluation: proposals``."""
+    return {**DEFAULT_PROPOSALS, **((config or {}).get("evaluation", {}).get("proposals") or {})}
+
+
+def gate_setting(config: dict | None) -> str:
+    """The class-0 gate of expert selection: the config's ``evaluation: gate`` (default hard)."""
+    return (config or {}).get("evaluation", {}).get("gate") or DEFAULT_GATE
+
+
+@dataclass(frozen=True)
+class ProposalPolicy:
+    """How segments are made from a model's scores: proposal settings and the class-0 gate."""
+
+    settings: dict = field(default_factory=lambda: dict(DEFAULT_PROPOSALS))
+    gate: str = DEFAULT_GATE
+
+    def __post_init__(self) -> None:
+        if self.gate not in GATES:
+            raise ValueError(f"unknown gate {self.gate!r}; allowed: {list(GATES)}")
+        if self.settings.get("method", DEFAULT_PROPOSALS["method"]) not in METHODS:
+            raise ValueError(f"unknown proposal method {self.settings['method']!r} (expected one of "
+                             f"{', '.join(METHODS)})")
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> ProposalPolicy:
+        return cls(proposal_settings(config), gate_setting(config))
+
+    def expert(self, result) -> list[list[float]]:
+        return expert_proposals(result, self.settings, self.gate)
+
+    def head(self, result, head: str) -> list[list[float]]:
+        return head_proposals(result, head, self.settings)

@@ -6,8 +6,7 @@ workflow's tables (Tables IV-VII) and the tests agree on what each row means;
 a user may add variants under ``variants:`` in the config.
 
 ``check_variants`` checks a config's variants when it is loaded (the workflow's one
-validation, ``validate_config_and_variants``, calls it after wmmt.config.validate_config;
-``load_config_and_variants`` does both for a CLI's config file).
+validation, ``validate_config_and_variants``, calls it after wmmt.config.validate_config).
 """
 
 from __future__ import annotations
@@ -16,7 +15,11 @@ import copy
 from dataclasses import dataclass
 
 from model.config import TrainConfig, WMMTConfig
-from wmmt.config import ConfigError, load_config, validate_config
+from wmmt.config import ConfigError, validate_config
+
+# The fully supervised reference (model.supervised): no variant of WMMT, but the workflow and
+# the seed study treat its run like one, so no variant may take its name.
+SUPERVISED = "supervised"
 
 _OFF_ALL = {"intra_fe": False, "mtl": False, "inter_fe": False, "use_dp": False}
 
@@ -102,18 +105,14 @@ def variant_names(config: dict) -> list[str]:
 
 
 def resolve_variant(config: dict, name: str) -> tuple[WMMTConfig, TrainConfig]:
-    """The model and training configs of variant ``name``: config sections, then its overrides."""
-    overrides = config.get("variants", {}).get(name, PAPER_VARIANTS.get(name))
+    """The model and training configs of variant ``name``: config sections, then its overrides. The
+    fully supervised reference (``SUPERVISED``) trains on the config sections as they are."""
+    overrides = {} if name == SUPERVISED else config.get("variants", {}).get(name, PAPER_VARIANTS.get(name))
     if overrides is None:
         raise ValueError(f"unknown variant '{name}' (known: {', '.join(variant_names(config))})")
     model_cfg = {**copy.deepcopy(config.get("model", {})), **overrides.get("model", {})}
     train_cfg = {**copy.deepcopy(config.get("train", {})), **overrides.get("train", {})}
     return WMMTConfig.from_dict(model_cfg), TrainConfig.from_dict(train_cfg)
-
-
-# The fully supervised reference (model.supervised): no variant of WMMT, but the workflow and
-# the seed study treat its run like one, so no variant may take its name.
-SUPERVISED = "supervised"
 
 
 def check_variants(config: dict, source: str = "config") -> dict:
@@ -141,8 +140,3 @@ def validate_config_and_variants(config: dict, source: str = "config") -> dict:
     """The config's one validation: wmmt.config.validate_config (schema, defaults filled in, cross
     references), then ``check_variants``."""
     return check_variants(validate_config(config, source), source)
-
-
-def load_config_and_variants(path) -> dict:
-    """``validate_config_and_variants`` of a YAML file (ConfigError naming the file)."""
-    return check_variants(load_config(path), source=str(path))

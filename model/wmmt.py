@@ -26,7 +26,7 @@ from torch import nn
 
 from model.config import WMMTConfig
 from model.tppa import TPPA
-from wmmt.vocab import NUM_CLASSES
+from wmmt.vocab import AUDIO_ONLY_FAKE, NUM_CLASSES, REAL, VISUAL_ONLY_FAKE
 
 
 def _zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -232,7 +232,7 @@ class WMMT(nn.Module):
 
 def frame_fake_probs(fas: torch.Tensor) -> torch.Tensor:
     """Per-frame probability that a frame is forged: 1 - P(class 0) of a FAS (B, T, C) -> (B, T)."""
-    return 1.0 - torch.softmax(fas.float(), dim=-1)[..., 0]
+    return 1.0 - torch.softmax(fas.float(), dim=-1)[..., REAL]
 
 
 @torch.no_grad()
@@ -252,18 +252,19 @@ def select_expert(outputs: WMMTOutput) -> tuple[torch.Tensor, torch.Tensor, torc
         class_probs = torch.softmax(outputs.video_m.float(), dim=-1)  # (B, 4)
         video_class = class_probs.argmax(dim=-1)  # (B,)
         fake_score = frame_fake_probs(outputs.fas_m)  # (B, T): expert for classes 0 and 1
-        for cls, fas in ((2, outputs.fas_v), (3, outputs.fas_a)):
+        for cls, fas in ((VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):
             if fas is not None:
                 chosen = (video_class == cls).unsqueeze(-1)  # (B, 1)
                 fake_score = torch.where(chosen, frame_fake_probs(fas), fake_score)
     else:
         # Single-task model: its binary head gives the class (fake -> 2 visual / 3 audio).
         fas, video, fake_cls = (
-            (outputs.fas_v, outputs.video_v, 2) if outputs.video_v is not None else (outputs.fas_a, outputs.video_a, 3)
+            (outputs.fas_v, outputs.video_v, VISUAL_ONLY_FAKE) if outputs.video_v is not None
+            else (outputs.fas_a, outputs.video_a, AUDIO_ONLY_FAKE)
         )
         binary = torch.softmax(video.float(), dim=-1)  # (B, 2)
         class_probs = torch.zeros(binary.shape[0], NUM_CLASSES, device=binary.device)
-        class_probs[:, 0] = binary[:, 0]
+        class_probs[:, REAL] = binary[:, 0]
         class_probs[:, fake_cls] = binary[:, 1]
         video_class = class_probs.argmax(dim=-1)
         fake_score = frame_fake_probs(fas)

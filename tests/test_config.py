@@ -14,7 +14,6 @@ from model.variants import (
     PAPER_TABLES,
     PAPER_VARIANTS,
     check_variants,
-    load_config_and_variants,
     resolve_variant,
     validate_config_and_variants,
     variant_names,
@@ -32,7 +31,7 @@ def demo() -> dict:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_configs_are_valid(path):
-    config = load_config_and_variants(path)
+    config = check_variants(load_config(path), source=str(path))
     assert config["main_dataset"] in config["datasets"]
     for name in variant_names(config):
         resolve_variant(config, name)

@@ -1,8 +1,9 @@
 """Imports run one way, following the data: core -> datasets -> extractors -> model -> evaluation.
 
 A module may import from its own layer and the layers before it, never from one after it, so
-training never reaches into evaluation and the core never depends on a model. The test reads
-every module's imports (also those inside functions) and names the offending line.
+training never reaches into evaluation and the core never depends on a model; and inside a
+layer no two modules import each other, directly or through others (no import circle). The
+test reads every module's imports (also those inside functions) and names the offending line.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Dotted module prefixes in data-flow order; the longest matching prefix decides a module's layer.
 LAYERS = (
-    ("core", ("wmmt.io", "wmmt.timebase", "wmmt.vocab", "wmmt.config", "wmmt.metrics", "wmmt.classification",
-              "wmmt.viewer")),
+    ("core", ("wmmt.io", "wmmt.timebase", "wmmt.vocab", "wmmt.config", "wmmt.metrics", "wmmt.classification")),
     ("datasets", ("wmmt.manifest", "wmmt.synthetic")),
     ("extractors", ("extractors",)),
     ("model", ("model",)),
@@ -88,6 +88,79 @@ def test_the_checker_sees_a_backward_import(tmp_path):
     assert (2, "evaluation.metrics") in names and (3, "model.cache") in names
     assert layer_of("evaluation.metrics") > layer_of("model.train") > layer_of("wmmt.manifest.lavdf")
     assert layer_of("wmmt.vocab") == 0 and layer_of("wmmt.synthetic.voice") == 1
+
+
+def import_graph() -> dict[str, dict[str, int]]:
+    """{module: {imported project module: line}} of every project module; an imported name that is not a
+    module (``from model.train import train``) counts as its module."""
+    paths = {module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in paths.items():
+        edges = graph.setdefault(module, {})
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for line, name in imported(tree, module, path.name == "__init__.py"):
+            while name and name not in paths:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                edges.setdefault(name, line)
+    return graph
+
+
+def circles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The import circles of ``graph``: each strongly connected group of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph.get(node, {}):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+# Circles known and not yet undone, each with what undoes it; the test fails on any other, and on
+# one of these once it is gone (so the entry is removed with it).
+KNOWN_CIRCLES = {
+    # wmmt.synthetic.main (unused) imports the CLI, which imports the package: drop main() from __init__.py.
+    ("wmmt.synthetic", "wmmt.synthetic.__main__"),
+}
+
+
+def test_no_import_circle():
+    graph = import_graph()
+    groups = circles(graph)
+    found = [" <-> ".join(group) + ": " + "; ".join(f"{a} imports {b} (line {graph[a][b]})" for a in group
+                                                     for b in group if b in graph[a])
+             for group in groups if tuple(group) not in KNOWN_CIRCLES]
+    assert not found, "import circles:\n" + "\n".join(found)
+    gone = KNOWN_CIRCLES - {tuple(group) for group in groups}
+    assert not gone, f"no longer circles, remove them from KNOWN_CIRCLES: {sorted(gone)}"
+
+
+def test_the_checker_sees_a_circle():
+    graph = {"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3}, "d": {"a": 4}}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b": 1}, "b": {}}) == []
 
 
 # Sizes a reader takes in at once: every file under 500 lines, every function under 80.

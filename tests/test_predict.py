@@ -1,6 +1,8 @@
-"""Prediction files from a model: every video a key, expert gating, head files, outputs round trip."""
+"""Prediction files from a model (model.inference, model.prediction_files, the gate of model.proposals): every
+video a key, expert gating, head files, outputs round trip."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,16 +10,9 @@ import pytest
 import torch
 
 from model.config import WMMTConfig
-from model.predict import (
-    VideoResult,
-    expert_proposals,
-    gate_setting,
-    load_model,
-    predict_split,
-    predict_video,
-    read_outputs,
-    write_outputs,
-)
+from model.inference import VideoResult, load_model, predict_split, predict_video
+from model.prediction_files import read_outputs, write_outputs
+from model.proposals import expert_proposals, gate_setting
 from model.wmmt import WMMT
 from tests.helpers.features import InMemoryCache
 
@@ -99,3 +94,41 @@ def test_checkpoint_round_trip_and_refusal(tmp_path, data):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a WMMT checkpoint"):
         load_model(tmp_path / "other.pt")
+
+
+def _checkpoint_with_record(path, record: dict):
+    torch.manual_seed(0)
+    torch.save({"model": WMMT(CFG).state_dict(), "model_config": CFG.to_dict(), "data": {"extraction": record}}, path)
+    return path
+
+
+def test_the_checkpoints_extraction_record_wins_and_a_contradicting_config_is_named(tmp_path):
+    from model.predict import ExtractionMismatchError, extraction_settings
+
+    record = {"crop_size": 112, "fps": 25.0, "resize": "reference", "tsn_checkpoint": "tsn.pth"}
+    config = {"extraction": {"crop_size": 112, "fps": 25.0, "workers": 3, "tsn_checkpoint": "elsewhere.pth"}}
+    settings = extraction_settings({"data": {"extraction": record}}, "best.pt", config, "c.yaml",
+                                   {"tsn_checkpoint": None, "wav2vec2": "here/w2v"})
+    # The record's values stay (its checkpoint path too); the config fills what the record lacks; flags replace.
+    assert settings["crop_size"] == 112 and settings["tsn_checkpoint"] == "tsn.pth"
+    assert settings["workers"] == 3 and settings["wav2vec2"] == "here/w2v"
+    config["extraction"]["crop_size"] = 224
+    with pytest.raises(ExtractionMismatchError, match=r"best.pt: .*crop_size 112 \(config: 224\).*c.yaml"):
+        extraction_settings({"data": {"extraction": record}}, "best.pt", config, "c.yaml")
+
+
+def test_video_cli_refuses_a_config_that_contradicts_the_checkpoint(tmp_path, capsys):
+    import yaml
+
+    from model.predict import main
+
+    ckpt = _checkpoint_with_record(tmp_path / "best.pt", {"crop_size": 112, "fps": 25.0})
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "config.yaml").read_text())
+    config["extraction"]["crop_size"] = 224
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    argv = ["--checkpoint", str(ckpt), "--video", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "out"),
+            "--config", str(tmp_path / "c.yaml")]
+    assert main(argv) == 2  # before any extraction: the video need not even exist
+    err = capsys.readouterr().err
+    assert "error:" in err and "crop_size 112 (config: 224)" in err and str(ckpt) in err
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
-"""`python -m model.predict --video`: one raw video to forgery type, segments and a timeline."""
+"""`python -m model.predict --video`: one raw video to forgery type, segments and a timeline (and with
+`python -m evaluation.viewer`, the same command, the video's page)."""
 
 import json
 import subprocess
@@ -31,16 +32,17 @@ def setup(tmp_path_factory):
     return tmp, video
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "model.predict", *map(str, args)],
+def run(*args, module="model.predict"):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def single(setup):
-    """One prediction of the whole video (the CLI's result), shared by the tests that read it."""
+    """One prediction of the whole video with its page (evaluation.viewer runs model.predict's prediction and
+    writes the page beside it), shared by the tests that read it."""
     tmp, video = setup
-    return run("--checkpoint", tmp / "best.pt", "--video", video, "--out", tmp / "out")
+    return run("--checkpoint", tmp / "best.pt", "--video", video, "--out", tmp / "out", module="evaluation.viewer")
 
 
 @pytest.mark.e2e  # a raw mp4 through both extractors and the model into the page
@@ -70,6 +72,7 @@ def test_single_video_with_audio_windows(setup, single, tmp_path):
                  "--audio-window-seconds", "0.3", "--audio-context-seconds", "0.2")
     assert result.returncode == 0, result.stderr[-3000:]
     windowed = json.loads((tmp_path / "out" / "prediction.json").read_text())
+    assert not (tmp_path / "out" / "prediction.html").exists()  # the page is evaluation.viewer's
     assert single.returncode == 0, single.stderr[-3000:]
     assert windowed["num_frames"] == json.loads((tmp / "out" / "prediction.json").read_text())["num_frames"]
 

@@ -1,4 +1,5 @@
-"""The fully supervised reference (model.supervised) and its rows in the Table I layout."""
+"""The fully supervised reference (model.supervised, trained by model.train's one loop with its objective)
+and its rows in the Table I layout."""
 
 from __future__ import annotations
 
@@ -16,17 +17,28 @@ from model.predict import load_model
 from model.predict import main as predict_main
 from model.supervised import (
     FrameTargetDataset,
+    ReferenceObjective,
     collate_frame_targets,
     frame_targets,
-    main,
     segment_table,
-    train_supervised,
 )
+from model.train import main as train_main
+from model.train import train
 from model.wmmt import frame_fake_probs
 from tests.helpers.features import InMemoryCache
 from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, write_train_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_supervised(model_cfg, train_cfg, manifest, cache, out_dir, select="dev_ap", **kwargs):
+    """The reference through the one training loop: the variant ``supervised`` with its objective."""
+    return train(model_cfg, train_cfg, manifest, cache, out_dir, variant="supervised",
+                 objective=ReferenceObjective(select), **kwargs)
+
+
+def main(argv):
+    return train_main(["--variant", "supervised", *argv])
 
 
 def _frame_auc(scores, positive) -> float:
@@ -112,6 +124,25 @@ def test_the_reference_reads_the_train_timestamps(tmp_path):
                          tmp_path / name, progress=False)
         weights.append(torch.load(tmp_path / name / "last.pt", weights_only=True)["model"])
     assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_the_reference_resumes_to_identical_weights_and_stops_early(tmp_path):
+    # What the one training loop gives the reference: a run cut after 4 steps and resumed ends with
+    # the uninterrupted run's weights, and patience stops it as it stops WMMT.
+    manifest, cache, _ = make_synthetic(n_videos=12, n_dev=4)
+    whole = train_supervised(tiny_model_config(), tiny_train_config(max_steps=8, eval_every=2), manifest, cache,
+                             tmp_path / "whole", progress=False)
+    train_supervised(tiny_model_config(), tiny_train_config(max_steps=4, eval_every=2), manifest, cache,
+                     tmp_path / "cut", progress=False)
+    resumed = train_supervised(tiny_model_config(), tiny_train_config(max_steps=8, eval_every=2), manifest, cache,
+                               tmp_path / "cut", progress=False, require_resume=True)
+    assert resumed["steps"] == whole["steps"] == 8
+    assert resumed["weights_sha256"] == whole["weights_sha256"]
+    # lr 1e-12: the dev frame loss never improves after the first evaluation.
+    cfg = tiny_train_config(lr=1e-12, max_steps=40, eval_every=2, patience=2)
+    stopped = train_supervised(tiny_model_config(), cfg, manifest, cache, tmp_path / "patience",
+                               select="dev_frame_loss", progress=False)
+    assert stopped["stopped_early"] and stopped["best_step"] == 2 and stopped["steps"] == 6
 
 
 def test_cli_checkpoint_runs_through_model_predict(tmp_path, capsys):

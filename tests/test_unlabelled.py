@@ -10,7 +10,6 @@ import torch
 
 from model.data import read_training_manifest, training_records
 from model.predict import load_model, predict_split
-from model.supervised import train_supervised
 from model.train import train
 from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config
 
@@ -47,12 +46,12 @@ def test_training_records_leave_out_rows_without_labels(tmp_path):
 
 def test_wmmt_and_the_reference_train_as_if_the_rows_were_absent(tmp_path):
     table, labelled, cache = _with_unlabelled()
-    for trainer, name in ((train, "wmmt"), (train_supervised, "supervised")):
+    for variant, name in (("default", "wmmt"), ("supervised", "supervised")):
         weights, cards = [], []
         for tag, manifest in (("with", table), ("without", labelled)):
             out = tmp_path / f"{name}_{tag}"
-            trainer(tiny_model_config(), tiny_train_config(max_steps=3, eval_every=3), manifest, cache, out,
-                    progress=False)
+            train(tiny_model_config(), tiny_train_config(max_steps=3, eval_every=3), manifest, cache, out,
+                  variant=variant, progress=False)
             weights.append(torch.load(out / "last.pt", weights_only=True)["model"])
             cards.append(json.loads((out / "model_card.json").read_text())["data"])
         for key, value in weights[0].items():

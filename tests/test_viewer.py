@@ -19,12 +19,16 @@ import numpy as np
 import pytest
 
 from evaluation.evaluate import evaluate
-from evaluation.viewer import DatasetInputs, build_dataset_page, write_video_page
-from model.predict import VideoResult, write_outputs
+from evaluation.report_data import compute_report_data
+from evaluation.viewer.dataset import DatasetInputs, build_dataset_page
+from evaluation.viewer.page import markdown_to_html
+from evaluation.viewer.video import write_video_page
+from evaluation.viewer.videos import error_kind, pack_scores, top1_iou, unpack_scores
+from model.inference import VideoResult
+from model.prediction_files import read_outputs, write_outputs
 from tests.helpers.clips import make_clip
+from wmmt.io import write_json
 from wmmt.manifest import load_manifest
-from wmmt.viewer.page import markdown_to_html
-from wmmt.viewer.videos import error_kind, pack_scores, top1_iou, unpack_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 25.0
@@ -88,9 +92,12 @@ def make_inputs(root: Path) -> DatasetInputs:
         writer.writerow(["step", "loss", "loss_m", "dev_acc", "dev_loss"])
         for step in range(0, 60, 10):
             writer.writerow([step, 1.0 / (1 + step), 0.5 / (1 + step), "" if step % 20 else 0.25 + step / 100, ""])
+    # The report's computed file, without Fig. 3 (no model or feature cache here).
+    write_json(root / "report_data.json",
+               compute_report_data(CONFIG, manifest, run / "classes.csv", read_outputs(run / "outputs.npz")))
     return DatasetInputs(
         manifest=root / "manifest.jsonl", metrics=run / "metrics.json", predictions=run / "predictions.json",
-        classes=run / "classes.csv", outputs=run / "outputs.npz",
+        classes=run / "classes.csv", outputs=run / "outputs.npz", report_data=root / "report_data.json",
         head_predictions={h: run / f"predictions_{h}.json" for h in ("visual", "audio", "multimodal")},
         train_logs={"full": root / "runs" / "full" / "train_log.csv"})
 
@@ -169,13 +176,13 @@ def test_temporal_deviation_figure_is_the_reports(tmp_path):
     import pandas as pd
     import torch
 
-    from evaluation import report as R
+    from evaluation import report_data as R
     from evaluation.viewer.dataset import deviation_html
+    from evaluation.viewer.page import Figures
     from model.config import WMMTConfig
     from model.data import feature_stats
     from model.wmmt import WMMT
     from tests.helpers.features import InMemoryCache
-    from wmmt.viewer.page import Figures
 
     rng = np.random.default_rng(0)
     feats = {f"v{i}": (rng.standard_normal((30, 6)).astype(np.float32), rng.standard_normal((30, 4)).astype(np.float32))
@@ -184,8 +191,8 @@ def test_temporal_deviation_figure_is_the_reports(tmp_path):
     cache = InMemoryCache(feats)
     torch.manual_seed(0)
     model = WMMT(WMMTConfig(visual_dim=6, audio_dim=4, hidden=8, attn_dim=8)).eval()
-    text = deviation_html(cache, model, manifest, 0, Figures())
     expected = R.temporal_deviation(cache, manifest, feature_stats(cache, ["v0", "v1", "v2", "v3"]), model=model)
+    text = deviation_html(expected, Figures())
     ratio = R.deviation_ratios(expected)["features"]["visual"]
     assert "plotly.js v" in text and f"genuine {ratio:.2f}" in text
     assert text.count('"type":"box"') == 2 * 2 * 3  # genuine and forged, two sources, three tracks
@@ -232,7 +239,7 @@ def test_video_page_of_one_result(tmp_path):
 
 @pytest.mark.e2e
 def test_video_cli_writes_the_page_beside_the_prediction(tmp_path):
-    """python -m model.predict --video V.mp4 --out DIR writes the page beside the prediction."""
+    """python -m evaluation.viewer --video V.mp4 --out DIR writes the page beside model.predict's prediction."""
     import torch
 
     from extractors.checkpoints import write_tsn_checkpoint, write_wav2vec2_folder
@@ -247,7 +254,7 @@ def test_video_cli_writes_the_page_beside_the_prediction(tmp_path):
     torch.manual_seed(0)
     torch.save({"model": WMMT(cfg).state_dict(), "model_config": cfg.to_dict(), "data": {"extraction": extraction}},
                tmp_path / "best.pt")
-    result = subprocess.run([sys.executable, "-m", "model.predict", "--checkpoint", str(tmp_path / "best.pt"),
+    result = subprocess.run([sys.executable, "-m", "evaluation.viewer", "--checkpoint", str(tmp_path / "best.pt"),
                              "--video", str(clip), "--out", str(tmp_path / "out")],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -3,8 +3,8 @@
     python -m evaluation.viewer --config C --dataset D --out results/D/report.html ...   # a dataset's page
     python -m evaluation.viewer --checkpoint best.pt --video V.mp4 --out DIR            # one raw video
 
-The second takes every flag of ``python -m model.predict --video`` and writes, beside its
-prediction.json and timeline.png, DIR/prediction.html (``write_video_page``).
+The second takes every flag of ``python -m model.predict --video`` and writes, beside that
+command's prediction.json and timeline.png, DIR/prediction.html (``evaluation.viewer.video``).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", required=True, help="outputs.npz (per-frame scores, embeddings)")
     p.add_argument("--head-predictions", nargs="*", metavar="HEAD=PATH",
                    help="predictions_<head>.json of each head (drawn when the file exists)")
+    p.add_argument("--report-data", help="report_data.json of python -m evaluation.report_data (the floor, "
+                                         "Fig. 3, Fig. 4)")
     p.add_argument("--reference", help="metrics.json of the fully supervised reference")
-    p.add_argument("--features", help="feature cache folder (with --model: Fig. 3)")
-    p.add_argument("--model", help="the full model's model.pt (Fig. 3)")
     p.add_argument("--features-summary", help="features/summary.json (flags random-weight extractors)")
     p.add_argument("--tables", nargs="*", default=[], help="ablation tables (Markdown) of evaluation.tables")
     p.add_argument("--seed-study", help="tables/seed_study.md")
@@ -55,13 +55,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def video_main(argv: list[str]) -> int:
+    """One raw video: model.predict's single-video prediction, then its page beside prediction.json."""
+    from evaluation.viewer.video import write_video_page
+    from extractors.extract import DecodeError
+    from model.predict import ExtractionMismatchError, load_inputs, predict_one_video, write_video_prediction
+
+    try:
+        args, model, ckpt, config = load_inputs(argv)
+        if args.video is None:
+            raise ValueError("--video needs --video V.mp4 --out DIR")
+        result, segments, policy = predict_one_video(args, model, ckpt, config)
+    except DecodeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, ValueError, ExtractionMismatchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_video_prediction(args, result, segments)
+    page = write_video_page(result, args.video, args.out, segments=segments, settings=policy.settings)
+    print(f"wrote {Path(args.out) / 'prediction.json'}, {Path(args.out) / 'timeline.png'} and {page}")
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     if "--video" in argv or any(a.startswith("--video=") for a in argv):
-        # One raw video: model.predict's --video path, which writes the page beside prediction.json.
-        from model.predict import main as predict_main
-
-        return predict_main(argv)
+        return video_main(argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from evaluation.viewer.dataset import DatasetInputs, build_dataset_page
@@ -75,8 +95,8 @@ def main(argv=None) -> int:
             manifest=Path(args.manifest), metrics=Path(args.metrics), predictions=Path(args.predictions),
             classes=Path(args.classes), outputs=Path(args.outputs),
             head_predictions=_named(args.head_predictions, "--head-predictions"),
-            reference=args.reference and Path(args.reference), features=args.features and Path(args.features),
-            model=args.model and Path(args.model), summary=args.features_summary and Path(args.features_summary),
+            report_data=args.report_data and Path(args.report_data), reference=args.reference and Path(args.reference),
+            summary=args.features_summary and Path(args.features_summary),
             tables=[Path(t) for t in args.tables], seed_study=args.seed_study and Path(args.seed_study),
             cross=[(f"{a} -> {b}", Path(m)) for a, b, m in args.cross],
             train_logs=_named(args.train_log, "--train-log"))

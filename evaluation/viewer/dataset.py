@@ -1,23 +1,24 @@
 """The page of one dataset: the report's tables and figures (interactive) and every test video.
 
-Everything is read from the files the Markdown report reads, and scored by the report's own
-functions (evaluation.tables.main_results_table and floor_metrics, evaluation.report's
-temporal deviation, the t-SNE panels of its Fig. 4), so the page and report.md agree.
+Everything is read from the files the Markdown report reads: the floor, Fig. 3 and Fig. 4 from
+the report's computed file (evaluation.report_data), the Table I layout by the report's own
+evaluation.tables.main_results_table, so the page and report.md agree and nothing is computed twice.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import evaluation.viewer.figures as F
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
-from wmmt.viewer import figures as F
-from wmmt.viewer.page import Figures, markdown_to_html, page_data, videos_section, write_page
-from wmmt.viewer.videos import ERROR_KINDS, place_videos, read_classes, video_records
+from evaluation.viewer.page import Figures, markdown_to_html, page_data, videos_section, write_page
+from evaluation.viewer.videos import ERROR_KINDS, place_videos, video_records
+from model.prediction_files import read_classes, read_outputs, read_predictions
+from wmmt.io import read_json
 
 log = logging.getLogger("wmmt.viewer")
 
@@ -32,9 +33,8 @@ class DatasetInputs:
     classes: Path
     outputs: Path
     head_predictions: dict[str, Path] = field(default_factory=dict)  # head -> predictions_<head>.json
+    report_data: Path | None = None  # evaluation.report_data's file: the floor, Fig. 3 and Fig. 4
     reference: Path | None = None  # metrics.json of the fully supervised reference
-    features: Path | None = None  # feature cache folder: with ``model``, Fig. 3
-    model: Path | None = None
     summary: Path | None = None  # features/summary.json: random-weight extractors are flagged
     tables: list[Path] = field(default_factory=list)  # ablation tables (Markdown, evaluation.tables)
     seed_study: Path | None = None
@@ -43,24 +43,20 @@ class DatasetInputs:
 
 
 def _load_json(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    return read_json(path, "JSON")
 
 
 def _note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
-def results_section(config, dataset, metrics, inputs: DatasetInputs, manifest, figs: Figures) -> str:
-    from evaluation.tables import floor_metrics, main_results_table
+def results_section(config, dataset, metrics, inputs: DatasetInputs, data: dict | None, figs: Figures) -> str:
+    from evaluation.tables import main_results_table
 
     fmt = config["datasets"][dataset]["format"]
     reference = _load_json(inputs.reference) if inputs.reference else None
     note = "not built (ablations: false)" if not config.get("ablations", True) else "not built"
-    floor = floor_metrics(inputs.classes, manifest, config)
+    floor = data["floor"] if data else None
     text, rows = main_results_table(dataset, fmt, metrics, reference, floor, reference_note=note)
     return (f"<p>Layout of the paper's {html.escape(INTRA_DATASET[fmt][0])}; test split: "
             f"{metrics.get('num_videos', '?')} videos.</p>" + markdown_to_html(text)
@@ -92,25 +88,18 @@ def training_section(train_logs: dict, figs: Figures) -> str:
     return out
 
 
-def deviation_section(config, inputs: DatasetInputs, manifest, figs: Figures) -> str:
-    """Fig. 3 on the report's settings, or why it is not shown."""
-    if inputs.features is None or inputs.model is None:
-        return _note("Not shown: the feature cache and the model were not given (--features, --model).")
-    from extractors.cache import FeatureCache
-    from model.predict import load_model
-
-    limit = config.get("report", {}).get("tsne_videos", 200)
-    return deviation_html(FeatureCache(inputs.features), load_model(inputs.model)[0], manifest, limit, figs)
+def deviation_section(data: dict | None, figs: Figures) -> str:
+    """Fig. 3 from the report's computed deviations, or why it is not shown."""
+    if not data or data.get("deviation") is None:
+        return _note("Not shown: no report data with the temporal deviation was given (--report-data).")
+    return deviation_html(data["deviation"], figs)
 
 
-def deviation_html(cache, model, manifest, limit: int, figs: Figures) -> str:
-    """Fig. 3 by evaluation.report.temporal_deviation: train-split statistics, the trained model's features."""
-    from evaluation import report as R
-    from model.data import feature_stats
+def deviation_html(deviation: dict, figs: Figures) -> str:
+    """Fig. 3 as plotly box plots of evaluation.report_data's deviations (train-split statistics from the
+    checkpoint, the trained model's features), with the same ratios as report.md."""
+    from evaluation import report_data as R
 
-    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
-    deviation = R.temporal_deviation(cache, manifest, feature_stats(cache, train_ids), model=model,
-                                     split="test", limit=limit)
     fig = F.deviation_figure(deviation, R.deviation_ratios(deviation), R.DEVIATION_SOURCES, R.DEVIATION_TRACKS)
     return figs.html(fig) + _note(
         "Per test video, the mean squared difference of adjacent frames' features (Eq. 11-12, averaged over "
@@ -118,9 +107,11 @@ def deviation_html(cache, model, manifest, limit: int, figs: Figures) -> str:
         "measures forged > genuine on all three tracks.")
 
 
-def tsne_section(config, outputs, manifest, figs: Figures) -> str:
-    fig, note = F.tsne_figure(outputs, manifest, config.get("report", {}).get("tsne_videos", 200))
-    return (figs.html(fig) if fig is not None else "") + _note(note)
+def tsne_section(data: dict | None, figs: Figures) -> str:
+    if not data:
+        return _note("Not shown: no report data was given (--report-data).")
+    fig = F.tsne_figure(data["tsne"])
+    return (figs.html(fig) if fig is not None else "") + _note(data["tsne"]["note"])
 
 
 def tables_section(inputs: DatasetInputs) -> str | None:
@@ -171,7 +162,7 @@ def _random_weights_warning(inputs: DatasetInputs) -> str:
 
 def build_dataset_page(config: dict, dataset: str, inputs: DatasetInputs, out, copy_mb: float) -> Path:
     """Write the page of ``dataset`` to ``out`` (clips beside it, see videos.place_videos)."""
-    from model.predict import read_outputs
+    from evaluation.report_data import read_report_data
     from wmmt.manifest import load_manifest
 
     if dataset not in config.get("datasets", {}):
@@ -181,19 +172,19 @@ def build_dataset_page(config: dict, dataset: str, inputs: DatasetInputs, out, c
     metrics = _load_json(inputs.metrics)
     outputs = read_outputs(inputs.outputs)
     classes = read_classes(inputs.classes)
+    data = read_report_data(inputs.report_data) if inputs.report_data else None
     figs = Figures()
     sections = [("results", "Temporal forgery localization",
-                 _random_weights_warning(inputs) + results_section(config, dataset, metrics, inputs, manifest, figs))]
+                 _random_weights_warning(inputs) + results_section(config, dataset, metrics, inputs, data, figs))]
     optional = [("classification", "Forgery type (four classes)", classification_section(metrics, figs)),
                 ("training", "Training curves", training_section(inputs.train_logs, figs)),
-                ("deviation", "Temporal deviation (cf. Fig. 3)", deviation_section(config, inputs, manifest, figs)),
-                ("tsne", "t-SNE before and after enhancement (cf. Fig. 4)",
-                 tsne_section(config, outputs, manifest, figs)),
+                ("deviation", "Temporal deviation (cf. Fig. 3)", deviation_section(data, figs)),
+                ("tsne", "t-SNE before and after enhancement (cf. Fig. 4)", tsne_section(data, figs)),
                 ("ablations", "Ablations (Tables IV-VII)", tables_section(inputs)),
                 ("cross", "Cross-dataset (layout of Table III)", cross_section(inputs))]
     sections += [s for s in optional if s[2] is not None]
-    heads = {h: _load_json(p) for h, p in inputs.head_predictions.items() if Path(p).is_file()}
-    records = video_records(manifest, outputs, classes, _load_json(inputs.predictions), heads)
+    heads = {h: read_predictions(p) for h, p in inputs.head_predictions.items() if Path(p).is_file()}
+    records = video_records(manifest, outputs, classes, read_predictions(inputs.predictions), heads)
     counts = place_videos(records, out, copy_mb)
     sections.append(("videos", "Test videos", _videos_note(records, counts) + videos_section()))
     data = page_data(records, single=False, extra={"dataset": dataset, "clips": counts})

@@ -17,8 +17,8 @@ _own_python = any(m.name in ("CONDA", "APPTAINER") for m in _deployment)
 _python = "" if _own_python else f"python() {{{{ {shlex.quote(sys.executable)} \"$@\"; }}}}; "
 shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_python}")
 
-from evaluation.tables import PREDICTION_FILES  # noqa: E402
-from model.variants import PAPER_TABLES, validate_config_and_variants  # noqa: E402
+from model.prediction_files import PREDICTION_FILES  # noqa: E402
+from model.variants import PAPER_TABLES, resolve_variant, validate_config_and_variants  # noqa: E402
 from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
 # The config's one validation, when the workflow loads: the schema (workflow/schemas/,
@@ -161,6 +161,12 @@ def table_predictions(wildcards):
     return sorted({f"results/{wildcards.dataset}/runs/{r.variant}/test/{PREDICTION_FILES[r.head]}" for r in rows})
 
 
+def train_threads(wildcards, variant=None):
+    """A training job's threads: its data-loader workers (train: num_workers of the variant; the fully
+    supervised reference trains on the base sections) plus the main process."""
+    return resolve_variant(config, variant or wildcards.variant)[1].num_workers + 1
+
+
 def seed_study_runs(wildcards):
     study = config["seed_study"]
     return [f"results/{wildcards.dataset}/seed_study/{v}-seed{s}.json" for v in study["variants"]
@@ -201,14 +207,15 @@ def report_inputs(wildcards):
         "config": EFFECTIVE_CONFIG,
         "manifest": f"results/{ds}/manifest.jsonl",
         "issues": f"results/{ds}/manifest_issues.json",
-        "features": f"results/{ds}/features/summary.json",
+        "features_summary": f"results/{ds}/features/summary.json",
         "metrics": f"{full}/test/metrics.json",
         "predictions": f"{full}/test/predictions.json",
-        # The floor of Table I scores the full model's P(fake).
         "classes": f"{full}/test/classes.csv",
         "outputs": f"{full}/test/outputs.npz",
         "model": f"{full}/model.pt",
         "model_card": f"{full}/model_card.json",
+        # The floor, Fig. 3 and Fig. 4, computed once for report.md and report.html (rule report_data).
+        "data": f"results/{ds}/report_data.json",
     }
     if config["ablations"]:
         # The fully supervised reference is trained with the other comparison models.

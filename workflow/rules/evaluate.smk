@@ -125,7 +125,7 @@ rule seed_study_run:
         "../../environment.yml"
     log:
         "logs/{dataset}/seed_study/{variant}-seed{seed}.log",
-    threads: 1
+    threads: train_threads
     resources:
         gpu=GPU,
         mem_mb=16000 if GPU else 8000,

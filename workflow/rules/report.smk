@@ -1,7 +1,35 @@
-# Reports: the Markdown report of a dataset (Table I layout beside the paper's
-# numbers, with the fully supervised reference and a floor; confusion matrix, FAS
-# timelines, extraction failures, extractor and model identity, ablation tables,
-# cross-dataset results, Fig. 3 and Fig. 4).
+# Reports: what the report computes (the floor, Fig. 3 with the trained model, Fig. 4's t-SNE),
+# once, into report_data.json; the Markdown report of a dataset rendered from it (Table I
+# layout beside the paper's numbers, with the fully supervised reference and a floor;
+# confusion matrix, FAS timelines, extraction failures, extractor and model identity,
+# ablation tables, cross-dataset results, Fig. 3 and Fig. 4). report.html (viewer.smk) is
+# rendered from the same file.
+
+
+rule report_data:
+    input:
+        config=EFFECTIVE_CONFIG,
+        manifest="results/{dataset}/manifest.jsonl",
+        features="results/{dataset}/features/summary.json",
+        classes="results/{dataset}/runs/full/test/classes.csv",
+        outputs="results/{dataset}/runs/full/test/outputs.npz",
+        model="results/{dataset}/runs/full/model.pt",
+    output:
+        data="results/{dataset}/report_data.json",
+    params:
+        cache=lambda wc, input: parent(input.features),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/{dataset}/report_data.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m evaluation.report_data --config {input.config} --manifest {input.manifest} "
+        "--classes {input.classes} --outputs {input.outputs} --model {input.model} --features {params.cache} "
+        "--out {output.data} > {log} 2>&1"
 
 
 rule report:
@@ -45,8 +73,8 @@ rule report:
         runtime=30,
     shell:
         "python -m evaluation.report --config {input.config} --dataset {wildcards.dataset} "
-        "--manifest {input.manifest} --issues {input.issues} --features {input.features} "
-        "--metrics {input.metrics} --predictions {input.predictions} --classes {input.classes} "
-        "--outputs {input.outputs} --model {input.model} --model-card {input.model_card} {params.optional} "
+        "--manifest {input.manifest} --issues {input.issues} --features-summary {input.features_summary} "
+        "--metrics {input.metrics} --predictions {input.predictions} --outputs {input.outputs} "
+        "--model {input.model} --data {input.data} --model-card {input.model_card} {params.optional} "
         "--out {output.report} --timelines {output.timelines} --deviation {output.deviation} "
         "--tsne {output.tsne} --html {output.html_table} > {log} 2>&1"

@@ -46,7 +46,7 @@ rule train:
         "../../environment.yml"
     log:
         "logs/{dataset}/train/{variant}.log",
-    threads: 1
+    threads: train_threads
     resources:
         gpu=GPU,
         mem_mb=16000 if GPU else 4000,
@@ -54,13 +54,14 @@ rule train:
     shell:
         "python -m model.train --config {input.config} --variant {wildcards.variant} "
         "--manifest {input.manifest} --features {params.cache} --out {params.run_dir} --device {params.device} "
-        "--restart-if-changed --export {output.model} > {log} 2>&1"
+        "--restart-if-changed --no-progress --export {output.model} > {log} 2>&1"
 
 
 # The fully supervised reference (model.supervised): WMMT's network trained WITH the train
-# split's forged timestamps, the report's yardstick. It is no variant of WMMT, so rule train
-# never builds it; rules predict and evaluate treat its model.pt like any variant's (no variant
-# may be named so: model.variants.check_variants).
+# split's forged timestamps, the report's yardstick, by the same training loop (python -m
+# model.train --variant supervised). It is no variant of WMMT, so rule train never builds it;
+# rules predict and evaluate treat its model.pt like any variant's (no variant may be named
+# so: model.variants.check_variants).
 
 
 ruleorder: train_supervised > train
@@ -89,12 +90,12 @@ rule train_supervised:
         "../../environment.yml"
     log:
         "logs/{dataset}/train/supervised.log",
-    threads: 1
+    threads: lambda wildcards: train_threads(wildcards, "supervised")
     resources:
         gpu=GPU,
         mem_mb=16000 if GPU else 4000,
         runtime=24 * 60,
     shell:
-        "python -m model.supervised --config {input.config} --manifest {input.manifest} "
-        "--features {params.cache} --out {params.run_dir} --device {params.device} --no-progress "
-        "--export {output.model} > {log} 2>&1"
+        "python -m model.train --variant supervised --config {input.config} --manifest {input.manifest} "
+        "--features {params.cache} --out {params.run_dir} --device {params.device} --restart-if-changed "
+        "--no-progress --export {output.model} > {log} 2>&1"

@@ -27,7 +27,6 @@ rule report_html:
         page="results/{dataset}/report.html",
         videos=directory("results/{dataset}/report_videos"),
     params:
-        cache=lambda wc, input: parent(input.features),
         heads=lambda wc, input: " ".join(f"{h}={p}" for h, p in zip(VIEWER_HEADS, input.heads)),
         logs=lambda wc, input: " ".join(f"{Path(c).parent.name}={c}" for c in input.run_cards),
         optional=report_optional_args,  # the same flags as the report: reference, tables, seed study, cross
@@ -44,6 +43,6 @@ rule report_html:
         "python -m evaluation.viewer --config {input.config} --dataset {wildcards.dataset} "
         "--manifest {input.manifest} --metrics {input.metrics} --predictions {input.predictions} "
         "--classes {input.classes} --outputs {input.outputs} --head-predictions {params.heads} "
-        "--features {params.cache} --features-summary {input.features} --model {input.model} "
+        "--report-data {input.data} --features-summary {input.features_summary} "
         "--train-log {params.logs} {params.optional} --video-copy-mb {params.copy_mb} "
         "--out {output.page} > {log} 2>&1"

@@ -13,7 +13,6 @@ One record per test video, as the page's JavaScript reads it (JSON):
 from __future__ import annotations
 
 import base64
-import csv
 import os
 import re
 import shutil
@@ -76,19 +75,6 @@ def top1_iou(segments, truth) -> float | None:
     return best
 
 
-def read_classes(path) -> dict[str, dict]:
-    """classes.csv of model.predict: {video_id: {"pred": int, "probs": [4], "failed": bool}}."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        need = {"video_id", "pred_class", "p0", "p1", "p2", "p3"}
-        if not need <= set(reader.fieldnames or ()):
-            raise ValueError(f"{path}: not a classes.csv (needs columns {sorted(need)}, has {reader.fieldnames})")
-        return {r["video_id"]: {"pred": int(r["pred_class"]),
-                                "probs": [float(r[f"p{i}"]) for i in range(4)],
-                                "failed": str(r.get("extraction_failed", "0")).strip() == "1"}
-                for r in reader}
-
-
 def _top(segments) -> list[list[float]]:
     ranked = sorted(segments or [], key=lambda s: -s[0])[:MAX_SEGMENTS]
     return [[round(float(s), 4), round(float(a), 3), round(float(b), 3)] for s, a, b in ranked]
@@ -137,7 +123,7 @@ def video_records(manifest, outputs: dict, classes: dict, predictions: dict,
                  "audio": _segments(row.get("audio_fake_periods"))}
         pred_segments = _top(predictions.get(vid))
         rec = {"id": vid, "true": true, "pred": pred, "probs": [round(p, 4) for p in cls["probs"]],
-               "p_fake": round(1.0 - cls["probs"][0], 4), "failed": cls["failed"],
+               "p_fake": round(1.0 - cls["probs"][REAL], 4), "failed": cls["failed"],
                "error": error_kind(true, pred, cls["failed"]), "iou": top1_iou(pred_segments, truth["all"]),
                "duration": None if _missing(row.get("duration")) else float(row["duration"]),
                "truth": truth, "pred_segments": pred_segments,

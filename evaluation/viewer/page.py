@@ -8,9 +8,9 @@ import json
 import re
 from pathlib import Path
 
+from evaluation.viewer.figures import fas_template
+from evaluation.viewer.videos import COPY_PRIORITY, ERROR_KINDS
 from wmmt.io import write_text
-from wmmt.viewer.figures import fas_template
-from wmmt.viewer.videos import COPY_PRIORITY, ERROR_KINDS
 from wmmt.vocab import CLASS_SHORT_NAMES
 
 HERE = Path(__file__).resolve().parent

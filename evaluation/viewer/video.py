@@ -1,14 +1,16 @@
-"""The interactive page of one raw video (``python -m model.predict --video V.mp4 --out DIR``): the video, its
-FAS per head and of the chosen expert, the predicted segments, the class probabilities."""
+"""The interactive page of one raw video (``python -m evaluation.viewer --checkpoint best.pt --video V.mp4
+--out DIR``): the video, its FAS per head and of the chosen expert, the predicted segments, the class
+probabilities."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
-from wmmt.viewer.page import Figures, page_data, videos_section, write_page
-from wmmt.viewer.videos import _top, place_videos, score_record
-from wmmt.vocab import CLASS_NAMES
+from evaluation.viewer.page import Figures, page_data, videos_section, write_page
+from evaluation.viewer.videos import _top, place_videos, score_record
+from model.proposals import ProposalPolicy
+from wmmt.vocab import CLASS_NAMES, REAL
 
 PAGE_NAME = "prediction.html"
 DEFAULT_COPY_MB = 500.0
@@ -19,7 +21,7 @@ def _record(result, video_path: Path, segments, head_segments: dict) -> dict:
     entry.update({f"score_{h}": s for h, s in result.head_scores.items() if s is not None})
     probs = [float(p) for p in result.class_probs]
     rec = {"id": video_path.name, "true": None, "pred": int(result.video_class), "probs": [round(p, 4) for p in probs],
-           "p_fake": round(1.0 - probs[0], 4), "failed": False, "error": "unlabelled", "iou": None,
+           "p_fake": round(1.0 - probs[REAL], 4), "failed": False, "error": "unlabelled", "iou": None,
            "truth": {"all": [], "visual": [], "audio": []}, "pred_segments": _top(segments),
            "head_segments": {h: _top(s) for h, s in head_segments.items()}, "path": str(video_path)}
     rec.update(score_record(entry))
@@ -29,20 +31,18 @@ def _record(result, video_path: Path, segments, head_segments: dict) -> dict:
 
 def write_video_page(result, video_path, out_dir, segments=None, settings: dict | None = None,
                      copy_mb: float = DEFAULT_COPY_MB) -> Path:
-    """Write ``out_dir/prediction.html`` for one video's ``result`` (a model.predict.VideoResult).
+    """Write ``out_dir/prediction.html`` for one video's ``result`` (a model.inference.VideoResult).
 
-    ``segments``: the expert's [score, start, end] as model.predict reports them (by default its
-    proposals with ``settings``, model.predict's defaults when None); each head's proposals are
-    drawn too. The clip is copied beside the page when it is at most ``copy_mb`` MB, else linked
-    by a relative path.
+    ``segments``: the expert's [score, start, end] as model.predict reports them (by default the
+    expert's proposals by ``settings``, model.proposals' defaults when None); each head's proposals
+    are drawn too. The clip is copied beside the page when it is at most ``copy_mb`` MB, else
+    linked by a relative path.
     """
-    from model.predict import DEFAULT_PROPOSALS, expert_proposals, head_proposals
-
-    settings = dict(DEFAULT_PROPOSALS if settings is None else settings)
+    policy = ProposalPolicy() if settings is None else ProposalPolicy(dict(settings))
     video_path, out_dir = Path(video_path), Path(out_dir)
     if segments is None:
-        segments = expert_proposals(result, settings)
-    heads = {h: head_proposals(result, h, settings) for h, s in result.head_scores.items() if s is not None}
+        segments = policy.expert(result)
+    heads = {h: policy.head(result, h) for h, s in result.head_scores.items() if s is not None}
     rec = _record(result, video_path, segments, heads)
     page = out_dir / PAGE_NAME
     counts = place_videos([rec], page, copy_mb)

@@ -1,4 +1,4 @@
-"""The viewer's plotly figures, built from what the report computes (evaluation.report,
+"""The viewer's plotly figures, built from what the report computes (evaluation.report_data,
 evaluation.tables): the Table I rows, the confusion matrix, training curves, Fig. 3 and
 Fig. 4, and the template of the per-video FAS plot that the page fills for each video."""
 
@@ -112,38 +112,22 @@ def deviation_figure(deviation: dict, ratios: dict, sources: dict, tracks) -> ob
     return fig
 
 
-def tsne_panels(outputs: dict, manifest, limit: int):
-    """The panels of evaluation.report.plot_tsne (the same embeddings, labels and colouring)."""
-    labels_by_id = dict(zip(manifest["video_id"], manifest["label"]))
-    ids = outputs["video_ids"][:limit] if limit else outputs["video_ids"]
-    labels = np.array([labels_by_id[v] for v in ids])
-    emb = outputs["embeddings"]
-    two = ("genuine", "forged")
-    panels = [("audio", "f_a_embed", "f_a", np.isin(labels, (1, 3)).astype(int), two),
-              ("visual", "f_v_embed", "f_v", np.isin(labels, (1, 2)).astype(int), two),
-              ("multimodal", "f_m_embed", "f_m", labels, CLASS_SHORT_NAMES)]
-    return ids, [p for p in panels if p[1] in emb and p[2] in emb]
-
-
-def tsne_figure(outputs: dict, manifest, limit: int, seed: int = 0):
-    """Fig. 4 as the report computes it (same TSNE settings); (None, note) when it cannot run."""
-    from sklearn.manifold import TSNE
-
+def tsne_figure(tsne: dict):
+    """Fig. 4 from evaluation.report_data's t-SNE points (the ones report.md plots); None without panels."""
+    if not tsne["panels"]:
+        return None
     go, make_subplots = _go()
-    ids, panels = tsne_panels(outputs, manifest, limit)
-    if not panels or len(ids) < 5:
-        return None, "t-SNE skipped: the variant has no such features or too few test videos."
+    panels, ids = tsne["panels"], tsne["videos"]
     fig = make_subplots(rows=2, cols=len(panels), subplot_titles=[
-        f"{name}, {stage}" for stage in ("pre-trained", "WMMT-enhanced") for name, *_ in panels])
+        f"{p['name']}, {stage}" for stage in ("pre-trained", "WMMT-enhanced") for p in panels])
     seen = set()
-    for col, (name, before, after, colour, names) in enumerate(panels, start=1):
-        for row, key in enumerate((before, after), start=1):
-            x = outputs["embeddings"][key][: len(ids)].astype(np.float64)
-            perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
-            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
+    for col, panel in enumerate(panels, start=1):
+        colour = np.asarray(panel["colour"])
+        for row, stage in enumerate(("before", "after"), start=1):
+            xy = np.asarray(panel[stage])
             for c in np.unique(colour):
                 sel = colour == c
-                label = f"{name}: {names[c]}"
+                label = f"{panel['name']}: {panel['names'][c]}"
                 fig.add_trace(go.Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=label,
                                          legendgroup=label, showlegend=label not in seen, marker=dict(size=6),
                                          text=[ids[i] for i in np.flatnonzero(sel)],
@@ -152,7 +136,7 @@ def tsne_figure(outputs: dict, manifest, limit: int, seed: int = 0):
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(height=620, margin=dict(t=40, b=20))
-    return fig, f"t-SNE of {len(ids)} test videos (hover a point for its video)."
+    return fig
 
 
 def fas_template() -> tuple[object, dict]:

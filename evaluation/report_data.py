@@ -1,0 +1,218 @@
+"""What the report computes, computed once into one file that report.md and report.html both render.
+
+    python -m evaluation.report_data --config results/effective_config.yaml --manifest M \
+        --classes runs/full/test/classes.csv --outputs runs/full/test/outputs.npz \
+        --model runs/full/model.pt --features results/D/features --out results/D/report_data.json
+
+writes ``report_data.json``:
+  * ``floor``: the Table I floor (one whole-video proposal per test video scored by the full
+    model's P(fake)), scored by the evaluator with the config's evaluation settings;
+  * ``deviation``: Fig. 3, per source (``features``: the cached features standardised with the
+    train-split statistics stored in the checkpoint, the ones the model's input_norm applies;
+    ``wmmt``: the trained model's F''_v, F''_a, F_m) and track, the temporal deviation of each
+    genuine and forged test video, and ``deviation_ratios`` (median forged / median genuine);
+  * ``tsne``: Fig. 4, the 2-D t-SNE points of the video-level representations before and after
+    enhancement, per panel, with each point's video and colour (``note`` says why it is missing).
+
+The model runs once here (for Fig. 3), and nowhere else in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import numpy as np
+
+from evaluation.tables import floor_metrics
+from wmmt.io import read_json, write_json
+from wmmt.vocab import AUDIO_FAKE, CLASS_SHORT_NAMES, REAL, VISUAL_FAKE
+
+log = logging.getLogger("wmmt.report_data")
+
+FORMAT = "wmmt-report-data-v1"
+DEVIATION_TRACKS = ("visual", "audio", "multimodal")
+DEVIATION_SOURCES = {
+    "features": "extracted features, standardised with train-split statistics",
+    "wmmt": "trained WMMT: F''_v, F''_a, F_m",
+}
+
+
+# --------------------------------------------------------------------------- Fig. 3
+
+def adjacent_deviation(x) -> float:
+    """The temporal deviation of one video's feature rows (T, D): Eq. 12's MSE of each adjacent
+    pair, averaged over the T - 1 pairs (nan for T < 2).
+
+    Eq. 11 sums the pairs (inside a sigma); the figure averages them instead, because the sum
+    grows with T and would rank videos by length, not by how much adjacent frames differ (the
+    sigma is monotone and does not change the comparison).
+    """
+    x = np.asarray(x, np.float64)
+    if len(x) < 2:
+        return float("nan")
+    return float(np.mean((x[1:] - x[:-1]) ** 2))
+
+
+def forged_tracks(label: int) -> dict[str, bool]:
+    """Which tracks of a video of class ``label`` are forged (Eq. 14's psi for multimodal)."""
+    return {"visual": label in VISUAL_FAKE, "audio": label in AUDIO_FAKE, "multimodal": label != REAL}
+
+
+def _even_picks(ids: list[str], limit: int) -> list[str]:
+    if not limit or len(ids) <= limit:
+        return ids
+    return [ids[int(i)] for i in np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(int))]
+
+
+def temporal_deviation(cache, manifest, stats, model=None, split: str | None = "test",
+                       limit: int = 0) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Per video of ``split`` (None: every video): the temporal deviation (``adjacent_deviation``)
+    of each track, grouped into genuine and forged for that track (Fig. 3).
+
+    Sources: ``features``, the cached features standardised per dimension with ``stats``
+    (visual_mean, visual_std, audio_mean, audio_std of the train split, ``checkpoint_stats``),
+    never with a video's own statistics (a forged segment enlarges a video's spread, so
+    per-video standardisation shrinks exactly the deviation it should show); multimodal is the
+    concatenation of the two. ``wmmt``, when ``model`` is given: the trained model's enhanced
+    features F''_v, F''_a and F_m, the ones the deviation perceiving loss sees.
+    """
+    from model.inference import enhanced_features
+
+    vm, vs, am, as_ = (np.asarray(s, np.float64) for s in stats)
+    ids = set(cache.video_ids())
+    rows = manifest[manifest["video_id"].isin(ids)]
+    rows = (rows if split is None else rows[rows["split"] == split]).sort_values("video_id")
+    labels = dict(zip(rows["video_id"], rows["label"]))
+    sources = ["features"] + (["wmmt"] if model is not None else [])
+    out = {s: {m: {"genuine": [], "forged": []} for m in DEVIATION_TRACKS} for s in sources}
+    for vid in _even_picks(list(labels), limit):
+        f = cache.get(vid)
+        visual = (np.asarray(f.visual, np.float64) - vm) / vs  # (T, Dv)
+        audio = (np.asarray(f.audio, np.float64) - am) / as_  # (T, Da)
+        tracks = {"features": {"visual": visual, "audio": audio,
+                               "multimodal": np.concatenate([visual, audio], axis=1)}}
+        if model is not None:
+            feats = enhanced_features(model, f.visual, f.audio)
+            tracks["wmmt"] = {m: feats[k] for m, k in
+                              (("visual", "f_v"), ("audio", "f_a"), ("multimodal", "f_m")) if k in feats}
+        fake = forged_tracks(int(labels[vid]))
+        for source, by_track in tracks.items():
+            for m, x in by_track.items():
+                d = adjacent_deviation(x)
+                if np.isfinite(d):
+                    out[source][m]["forged" if fake[m] else "genuine"].append(d)
+    return out
+
+
+def deviation_ratios(deviation: dict) -> dict[str, dict[str, float]]:
+    """Median forged / median genuine temporal deviation per source and track (nan if a group is empty)."""
+    def ratio(groups):
+        if not groups["forged"] or not groups["genuine"]:
+            return float("nan")
+        return float(np.median(groups["forged"]) / np.median(groups["genuine"]))
+
+    return {s: {m: ratio(g) for m, g in tracks.items()} for s, tracks in deviation.items()}
+
+
+def checkpoint_stats(model, cache, manifest) -> tuple[np.ndarray, ...]:
+    """The train-split feature statistics the model standardises its inputs with (its checkpoint's
+    buffers); a model trained without input_norm keeps none, and they are computed from the cache."""
+    if model.cfg.input_norm:
+        return tuple(getattr(model, name).detach().cpu().numpy()
+                     for name in ("visual_mean", "visual_std", "audio_mean", "audio_std"))
+    from model.data import feature_stats
+
+    train_ids = sorted(set(manifest.loc[manifest["split"] == "train", "video_id"]) & set(cache.video_ids()))
+    return feature_stats(cache, train_ids)
+
+
+# --------------------------------------------------------------------------- Fig. 4
+
+def tsne_data(outputs: dict, manifest, limit: int, seed: int = 0) -> dict:
+    """2-D t-SNE of the video-level representations before and after enhancement (cf. paper Fig. 4):
+    {"videos": [...], "panels": [{"name", "names", "colour": [...], "before": [[x, y]], "after": [...]}],
+    "note": ...}; no panels where the variant has no such features or there are too few test videos."""
+    from sklearn.manifold import TSNE
+
+    labels_by_id = dict(zip(manifest["video_id"], manifest["label"]))
+    ids = outputs["video_ids"][:limit] if limit else outputs["video_ids"]
+    labels = np.array([labels_by_id[v] for v in ids])
+    emb = outputs["embeddings"]
+    two = ["genuine", "forged"]
+    panels = [("audio", "f_a_embed", "f_a", np.isin(labels, AUDIO_FAKE).astype(int), two),
+              ("visual", "f_v_embed", "f_v", np.isin(labels, VISUAL_FAKE).astype(int), two),
+              ("multimodal", "f_m_embed", "f_m", labels, list(CLASS_SHORT_NAMES))]
+    panels = [p for p in panels if p[1] in emb and p[2] in emb]
+    if not panels or len(ids) < 5:
+        return {"videos": list(ids), "panels": [],
+                "note": "t-SNE skipped: the variant has no such features or too few test videos."}
+    out = []
+    for name, before, after, colour, names in panels:
+        points = {}
+        for stage, key in (("before", before), ("after", after)):
+            x = emb[key][: len(ids)].astype(np.float64)
+            perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
+            points[stage] = [[float(a), float(b)] for a, b in xy]
+        out.append({"name": name, "names": names, "colour": [int(c) for c in colour], **points})
+    return {"videos": list(ids), "panels": out, "note": f"t-SNE of {len(ids)} test videos."}
+
+
+# --------------------------------------------------------------------------- the file
+
+def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=None, model=None) -> dict:
+    """Everything the report and its page compute: the floor, Fig. 3 (with ``cache`` and ``model``;
+    otherwise None) and Fig. 4. ``classes``: the full model's classes.csv; ``outputs``: its
+    ``read_outputs``."""
+    limit = config.get("report", {}).get("tsne_videos", 200)
+    deviation = None
+    if cache is not None and model is not None:
+        deviation = temporal_deviation(cache, manifest, checkpoint_stats(model, cache, manifest), model=model,
+                                       split="test", limit=limit)
+    return {"format": FORMAT, "floor": floor_metrics(classes, manifest, config),
+            "deviation": deviation, "deviation_ratios": deviation_ratios(deviation) if deviation else None,
+            "tsne": tsne_data(outputs, manifest, limit)}
+
+
+def read_report_data(path) -> dict:
+    data = read_json(path, "the report's computed data")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a report data file (format {FORMAT}); rebuild it with "
+                         "python -m evaluation.report_data")
+    return data
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.report_data", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the workflow's effective config (report:, evaluation:)")
+    parser.add_argument("--manifest", required=True, help="manifest.jsonl")
+    parser.add_argument("--classes", required=True, help="the full model's test classes.csv (the floor)")
+    parser.add_argument("--outputs", required=True, help="its test outputs.npz (Fig. 4)")
+    parser.add_argument("--model", required=True, help="its model.pt (Fig. 3: statistics and enhanced features)")
+    parser.add_argument("--features", required=True, help="the feature cache folder (Fig. 3)")
+    parser.add_argument("--out", required=True, help="report_data.json to write")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from extractors.cache import FeatureCache
+    from model.inference import load_model
+    from model.prediction_files import read_outputs
+    from wmmt.config import load_config
+    from wmmt.manifest import ManifestError, load_manifest
+
+    try:
+        config = load_config(args.config)
+        manifest = load_manifest(args.manifest)
+        data = compute_report_data(config, manifest, args.classes, read_outputs(args.outputs),
+                                   FeatureCache(args.features), load_model(args.model)[0])
+        write_json(args.out, data, indent=None)
+    except (ManifestError, OSError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"report data: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
