@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from model.config import WMMTConfig
-from model.predict import VideoResult, expert_proposals
+from model.inference import VideoResult
+from model.proposals import expert_proposals
 from model.wmmt import WMMT, InputEmbedding, WMMTOutput, aggregate, select_expert
 from tests.helpers import paper_reference as ref
 
