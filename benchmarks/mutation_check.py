@@ -42,7 +42,7 @@ MUTATIONS = [
     ("aggregation top-k ratio 0.3", "model/config.py", "    topk_ratio: float = 0.2", "    topk_ratio: float = 0.3"),
     ("Eq. 2 mean over padding too", "model/wmmt.py", "return torch.where(valid, fas, 0.0).sum(dim=1) / lengths.unsqueeze(-1).to(fas.dtype)", "return torch.where(valid, fas, 0.0).sum(dim=1) / fas.shape[1]"),
     ("expert of classes 2 and 3 swapped", "model/wmmt.py", "for cls, fas in ((VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):", "for cls, fas in ((VISUAL_ONLY_FAKE, outputs.fas_a), (AUDIO_ONLY_FAKE, outputs.fas_v)):"),
-    ("class 1 routed to h_v", "model/wmmt.py", "for cls, fas in ((VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):", "for cls, fas in ((BOTH_FAKE, outputs.fas_v), (VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):"),
+    ("class 1 routed to h_v", "model/wmmt.py", "for cls, fas in ((VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):", "for cls, fas in ((1, outputs.fas_v), (VISUAL_ONLY_FAKE, outputs.fas_v), (AUDIO_ONLY_FAKE, outputs.fas_a)):"),
     ("hard gate lets class 0 through", "model/proposals.py", 'if result.video_class == REAL and gate == "hard":', "if False:"),
     ("Eq. 3 targets swapped (multitask)", "model/losses.py", 'parts["loss_v"] = F.cross_entropy(outputs.video_v.float(), visual_target(labels))\n            parts["loss_a"] = F.cross_entropy(outputs.video_a.float(), audio_target(labels))',
      'parts["loss_v"] = F.cross_entropy(outputs.video_v.float(), audio_target(labels))\n            parts["loss_a"] = F.cross_entropy(outputs.video_a.float(), visual_target(labels))'),
