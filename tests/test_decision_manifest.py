@@ -40,3 +40,27 @@ def test_a_manifest_without_dev_or_a_too_large_carve_is_an_error():
         decision_manifest.decision_view(_manifest().query("split != 'dev'"))
     with pytest.raises(ValueError, match="tuning split"):
         decision_manifest.decision_view(_manifest(), tune_size=80)
+
+
+_STUDY_SPEC = importlib.util.spec_from_file_location(
+    "decision_study", Path(__file__).resolve().parent.parent / "benchmarks" / "decision_study.py")
+decision_study = importlib.util.module_from_spec(_STUDY_SPEC)
+_STUDY_SPEC.loader.exec_module(decision_study)
+
+
+def test_the_decision_table_pairs_each_setting_with_the_default_over_seeds(tmp_path):
+    import json
+
+    scores = {"default": [(0.70, 50.0), (0.74, 54.0), (0.72, 52.0)], "eq2_mean": [(0.60, 40.0), (0.66, 45.0),
+                                                                                    (0.62, 41.0)]}
+    for name, runs in scores.items():
+        for seed, (acc, ap) in enumerate(runs):
+            path = decision_study.result_path(tmp_path, name, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"run": {"test_accuracy_4class": acc, decision_study.EXPERT: [ap, ap / 2]}}))
+    table = decision_study.table(tmp_path, [0, 1, 2])
+    row = next(line for line in table.splitlines() if line.startswith("| eq2_mean"))
+    assert "62.7 +- 3.1" in row and "42.0 +- 2.6" in row  # mean +- sd of accuracy and of avg mAP
+    # paired differences to the default: accuracy (-10 - 8 - 10) / 3, avg mAP (-10 - 9 - 11) / 3
+    assert "| -9.3 [" in row and "| -10.0 [" in row
+    assert "| default" in table and "concat_baseline" not in table  # a setting without runs is left out
