@@ -323,7 +323,7 @@ def settings_from_args(args: argparse.Namespace, base: ExtractorSettings | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from extractors.settings import add_settings_argument, read_settings
+    from extractors.settings import add_settings_argument, parse_runtime, read_settings
     from wmmt.io import OutputError, atomic_path
 
     parser = argparse.ArgumentParser(prog="python -m extractors.extract", description=__doc__.split("\n\n")[0])
@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        base = read_settings(args.settings).extractor if args.settings else None
+        runtime = parse_runtime(args.runtime)
+        base = read_settings(args.settings or [], **runtime).extractor if args.settings or runtime else None
         settings = settings_from_args(args, base)
         features = extract_video(args.video, settings)
     except DecodeError as exc:

@@ -1,6 +1,6 @@
 """Check the extraction once, before the shard jobs fan out: both checkpoints load, one video extracts.
 
-    python -m extractors.preflight --settings settings.json runtime.json --plan plan.json --out preflight.json
+    python -m extractors.preflight --settings settings.json [--runtime JSON] --plan plan.json --out preflight.json
 
 With the run's settings it loads the visual and the audio checkpoint, then decodes and
 extracts the first listed video (the next ones, up to ``--tries``, if it cannot be decoded:
@@ -100,18 +100,19 @@ def preflight(settings, videos: list[tuple[str, str]]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from extractors.settings import read_settings
+    from extractors.settings import parse_runtime, read_settings
     from wmmt.io import OutputError, write_json
 
     parser = argparse.ArgumentParser(prog="python -m extractors.preflight", description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", nargs="+", required=True, help="the run's settings files (extractors.settings)")
+    parser.add_argument("--runtime", help="the run's speed and failure-handling settings, one JSON object")
     parser.add_argument("--plan", required=True, help="the shard plan (extractors.plan): the videos to try")
     parser.add_argument("--out", required=True, help="preflight.json to write")
     parser.add_argument("--tries", type=int, default=3, help="listed videos tried before giving up")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = read_settings(args.settings).extractor
+        settings = read_settings(args.settings, **parse_runtime(args.runtime)).extractor
         result = preflight(settings, listed_videos(args.plan, args.tries))
         write_json(args.out, result)
     except (PreflightError, OutputError, ValueError, OSError) as exc:

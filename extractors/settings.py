@@ -1,24 +1,26 @@
-"""The extraction settings as files: what the features are, and how fast they are made.
+"""The extraction settings as the workflow hands them to the CLIs: what the features are, and how fast.
 
-The workflow writes a config's ``extraction`` section (and its ``device``) into two JSON
-files per dataset, each rewritten only when its own values change:
+A config's ``extraction`` section (and its ``device``) splits in two (``split_section``):
 
-* ``settings.json``: what decides the features (checkpoints, fps, crop, resize, the wav2vec 2.0
-  layer and normalisation, bf16, audio windows, the cache's precision): a change re-extracts
-  every shard;
-* ``runtime.json``: what only decides speed and failure handling (device, decoder workers,
-  batch sizes, trust, strict): a change re-extracts nothing already made.
+* what decides the features (checkpoints, fps, crop, resize, the wav2vec 2.0 layer and
+  normalisation, bf16, audio windows, the cache's precision): the workflow writes it into
+  ``results/<dataset>/extraction/settings.json``, rewritten only when it changes; a change
+  re-extracts every shard;
+* what decides only speed and failure handling (device, decoder workers, batch sizes, trust,
+  strict): passed to the jobs as one JSON object (``--runtime``), so a change re-extracts
+  nothing already made.
 
-The CLIs (``extractors.shard``, ``extractors.extract``, ``extractors.preflight``) read them with
-``--settings FILE [FILE ...]``: a JSON of these keys, or a workflow config (YAML), whose
-``extraction`` section and ``device`` are read. A key a file leaves out takes its default
-from ``ExtractorSettings`` (extractors/extract.py), the one place defaults are written.
+The CLIs (``extractors.shard``, ``extractors.extract``, ``extractors.preflight``) read
+``--settings FILE [FILE ...]``: JSON files of these keys, or a workflow config (YAML), whose
+``extraction`` section and ``device`` are read; then ``--runtime JSON``; then single options.
+A key none of them gives takes its default from ``ExtractorSettings`` (extractors/extract.py),
+the one place defaults are written.
 
-    python -m extractors.settings --values JSON --part features|runtime --out FILE [--cache DIR]
+    python -m extractors.settings --values JSON --out settings.json [--cache DIR]
 
-writes one of the two files from one JSON object of settings (the workflow's two rules do
-this) and, given the feature cache made so far, says which changed setting makes every
-shard of it out of date.
+writes the feature part of one JSON object of settings (the workflow's rule does this) and,
+given the feature cache made so far, says which changed setting makes every shard of it out
+of date.
 """
 
 from __future__ import annotations
@@ -157,40 +159,52 @@ def why_reextracted(cache, features: dict) -> str | None:
             "(a checkpoint replaced at the same path re-extracts too, by its file's date)")
 
 
-def write_settings_file(values: dict, out, part: str) -> dict:
-    """Write one part ("features" or "runtime") of one settings object (a config's extraction keys and device)."""
+def write_settings_file(values: dict, out) -> dict:
+    """Write the feature settings of one settings object (a config's extraction keys and device)."""
     from wmmt.io import write_json
 
     unknown = sorted(set(values) - setting_keys() - set(WORKFLOW_KEYS))
     if unknown:
         raise SettingsError(f"extraction settings: unknown key(s) {unknown}")
-    chosen = split_section(values)[("features", "runtime").index(part)]
-    write_json(out, chosen)
-    return chosen
+    features = split_section(values)[0]
+    write_json(out, features)
+    return features
+
+
+def parse_runtime(text: str | None) -> dict:
+    """The runtime settings of a ``--runtime`` JSON object; a bad one is a SettingsError naming it."""
+    if not text:
+        return {}
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        raise SettingsError(f"--runtime {text!r}: not a JSON object ({exc})") from None
+    if not isinstance(values, dict) or set(values) - RUNTIME_KEYS:
+        raise SettingsError(f"--runtime {text!r}: a JSON object of {sorted(RUNTIME_KEYS)} expected")
+    return values
 
 
 def add_settings_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", nargs="+", metavar="FILE",
-                        help="extraction settings: JSON files of settings (the workflow's settings.json and "
-                             "runtime.json) or a workflow config (its extraction section and device); "
-                             "command-line options given as well win over them")
+                        help="extraction settings: JSON files of settings (the workflow's settings.json) or a "
+                             "workflow config (its extraction section and device)")
+    parser.add_argument("--runtime", metavar="JSON",
+                        help="speed and failure-handling settings as one JSON object (device, workers, "
+                             "batch_frames, trust_checkpoint, strict, ...); options given as well win over both")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extractors.settings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--values", required=True, help="one JSON object: the extraction section and device")
-    parser.add_argument("--part", choices=["features", "runtime"], required=True,
-                        help="features: what decides the features (settings.json); runtime: speed and failure "
-                             "handling (runtime.json)")
-    parser.add_argument("--out", required=True, help="the JSON file to write")
+    parser.add_argument("--out", required=True, help="settings.json to write (what decides the features)")
     parser.add_argument("--cache", help="the feature cache made so far: say which changed setting re-extracts it")
     args = parser.parse_args(argv)
     try:
-        written = write_settings_file(json.loads(args.values), args.out, args.part)
+        written = write_settings_file(json.loads(args.values), args.out)
     except (ValueError, RuntimeError) as exc:  # json.JSONDecodeError, SettingsError, wmmt.io.OutputError
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    why = why_reextracted(args.cache, written) if args.part == "features" else None
+    why = why_reextracted(args.cache, written)
     if why:
         print(why, file=sys.stderr)
     print(f"{args.out}: {json.dumps(written, sort_keys=True)}")

@@ -1,11 +1,12 @@
 """Extract one shard of the feature cache (the CLI the Snakemake extract_shard rule calls).
 
-    python -m extractors.shard --videos LISTS/shard-0000K.jsonl --out DIR/shard-0000K --settings S.json [R.json]
+    python -m extractors.shard --videos LISTS/shard-0000K.jsonl --out DIR/shard-0000K --settings S.json
+        [--runtime '{"device": "cuda", "workers": 14}']
     python -m extractors.shard --manifest M.jsonl --shard K --shard-size S --out DIR/shard-0000K [options]
 
 The workflow's form reads the shard's own list of videos (``extractors.plan``) and the run's
-settings files (``extractors.settings``: the workflow's settings.json and runtime.json, or a
-workflow config). The second form takes rows K*S .. (K+1)*S - 1 of a manifest sorted by
+settings (``extractors.settings``: the workflow's settings.json and its runtime settings, or
+a workflow config). The second form takes rows K*S .. (K+1)*S - 1 of a manifest sorted by
 video_id. Options given on the command line (``--crop-size``, ``--workers``, ...) win over
 the settings files; what neither gives takes ExtractorSettings' default.
 
@@ -148,7 +149,7 @@ def _videos(args, parser) -> tuple[list[tuple[str, str]], int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     from extractors.extract import settings_from_args
-    from extractors.settings import RunSettings, read_settings
+    from extractors.settings import RunSettings, parse_runtime, read_settings
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -156,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     from extractors.decode import DecodeError
 
     try:
-        run = read_settings(args.settings) if args.settings else RunSettings(settings_from_args(argparse.Namespace()))
+        runtime = parse_runtime(args.runtime)
+        run = read_settings(args.settings or [], **runtime) if args.settings or runtime else \
+            RunSettings(settings_from_args(argparse.Namespace()))
         settings = settings_from_args(args, run.extractor)
         videos, shard, source = _videos(args, parser)
         extract_shard(videos, shard, args.out, settings, fp16=run.fp16_cache if args.fp16 is None else args.fp16,

@@ -20,7 +20,14 @@ import torch
 from extractors.checkpoints import write_tsn_checkpoint
 from extractors.extract import ExtractorSettings
 from extractors.preflight import PreflightError, check_wav2vec2_folder, preflight
-from extractors.settings import SettingsError, read_settings, split_section, why_reextracted, write_settings_file
+from extractors.settings import (
+    SettingsError,
+    parse_runtime,
+    read_settings,
+    split_section,
+    why_reextracted,
+    write_settings_file,
+)
 from extractors.visual import load_tsn
 from extractors.weights import load_extractor_checkpoint, missing_checkpoint_message, zoo_name
 from tests.helpers.clips import make_clip
@@ -110,13 +117,14 @@ def test_settings_split_into_what_decides_the_features_and_what_decides_speed(tm
     features, runtime = split_section(section, device="cuda")
     assert features == {"crop_size": 64, "fp16_cache": True}
     assert runtime == {"device": "cuda", "strict": True, "trust_checkpoint": True, "workers": 4}
-    write_settings_file({**section, "device": "cuda"}, tmp_path / "s.json", "features")
-    write_settings_file({**section, "device": "cuda"}, tmp_path / "r.json", "runtime")
-    run = read_settings([tmp_path / "s.json", tmp_path / "r.json"])
+    assert write_settings_file({**section, "device": "cuda"}, tmp_path / "s.json") == features
+    run = read_settings(tmp_path / "s.json", **parse_runtime(json.dumps(runtime)))
     assert run.extractor == ExtractorSettings(crop_size=64, workers=4, trust_checkpoint=True, device="cuda")
     assert run.fp16_cache and run.strict
     with pytest.raises(SettingsError, match="unknown key"):
-        write_settings_file({"crop_sise": 64}, tmp_path / "x.json", "features")
+        write_settings_file({"crop_sise": 64}, tmp_path / "x.json")
+    with pytest.raises(SettingsError, match="a JSON object of"):
+        parse_runtime('{"crop_size": 32}')  # decides the features: not a runtime setting
 
 
 def test_a_workflow_config_is_a_settings_file_too(tmp_path):

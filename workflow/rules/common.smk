@@ -75,17 +75,18 @@ def extractor_inputs(wildcards):
     return files
 
 
-def extraction_values(part):
-    """The config's extraction settings of one part as JSON for the shell, extractors.settings' split:
-    "features" (what decides the features) or "runtime" (speed, failure handling). A rule's param: the
-    file is rewritten, and what reads it rerun, exactly when that part changes."""
-    features, runtime = split_extraction(EXTRACTION, config["device"])
-    return shlex.quote(json.dumps(features if part == "features" else runtime, sort_keys=True))
+def extraction_values():
+    """The config's extraction settings that decide the features (extractors.settings' split) as JSON for
+    the shell; the settings rule's param, so that settings.json is rewritten, and every shard re-extracted,
+    exactly when one of them changes (not with shard_size, workers or the device)."""
+    return shlex.quote(json.dumps(split_extraction(EXTRACTION, config["device"])[0], sort_keys=True))
 
 
-def extraction_settings(dataset):
-    """The settings files of a dataset's extraction, as the CLIs read them (extractors.settings)."""
-    return [f"results/{dataset}/extraction/settings.json", f"results/{dataset}/extraction/runtime.json"]
+def extraction_runtime(wildcards, threads):
+    """The runtime settings (device, workers, batch sizes, trust, strict) as JSON for the shell. A param
+    function of `threads` counts as derived, and Snakemake leaves derived params out of its params
+    trigger: a change of these re-extracts nothing."""
+    return shlex.quote(json.dumps(split_extraction(EXTRACTION, config["device"])[1], sort_keys=True))
 
 
 def shard_plan(dataset):

@@ -2,16 +2,18 @@
 # shard, a pre-flight check, then one job per shard (GPU when configured) and the summary.
 #
 # What a shard job depends on (docs/decisions/extraction.md, "Each video extracted once"):
-# its own list of videos (compared by content), settings.json (what decides the features)
-# and the checkpoint files. runtime.json (device, workers, batch sizes) and the pre-flight's
-# report are ancient(): they order the jobs but a new one re-extracts nothing.
+# its own list of videos (compared by content), settings.json (what decides the features),
+# the checkpoint files and the pre-flight's report (rewritten only with one of those). The
+# runtime settings (device, workers, batch sizes, trust, strict) reach the jobs as a param
+# computed from `threads`: Snakemake leaves such derived params out of its params trigger,
+# so a change of them re-extracts nothing.
 
 
 rule extraction_settings:
     output:
         settings="results/{dataset}/extraction/settings.json",
     params:
-        values=extraction_values("features"),
+        values=extraction_values(),
         cache=lambda wc: f"results/{wc.dataset}/features",
     conda:
         "../../environment.yml"
@@ -23,25 +25,8 @@ rule extraction_settings:
         runtime=5,
     shell:
         # Which changed setting re-extracts the cache: in the log and in Snakemake's own output.
-        "python -m extractors.settings --part features --values {params.values} --out {output.settings} "
+        "python -m extractors.settings --values {params.values} --out {output.settings} "
         "--cache {params.cache} 2>&1 > {log} | tee -a {log} >&2"
-
-
-rule extraction_runtime:
-    output:
-        runtime="results/{dataset}/extraction/runtime.json",
-    params:
-        values=extraction_values("runtime"),
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/{dataset}/extraction_runtime.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    shell:
-        "python -m extractors.settings --part runtime --values {params.values} --out {output.runtime} > {log} 2>&1"
 
 
 checkpoint shard_plan:
@@ -69,11 +54,12 @@ rule preflight:
     input:
         unpack(extractor_inputs),
         settings="results/{dataset}/extraction/settings.json",
-        runtime="results/{dataset}/extraction/runtime.json",
         # Rerun when the settings or a checkpoint change, not at each new plan.
         plan=ancient("results/{dataset}/shard_plan.json"),
     output:
         report="results/{dataset}/extraction/preflight.json",
+    params:
+        runtime=extraction_runtime,
     conda:
         "../../environment.yml"
     log:
@@ -84,7 +70,7 @@ rule preflight:
         runtime=30,
     shell:
         # The one-line reason reaches Snakemake's own output, not only the log.
-        "python -m extractors.preflight --settings {input.settings} {input.runtime} --plan {input.plan} "
+        "python -m extractors.preflight --settings {input.settings} --runtime {params.runtime} --plan {input.plan} "
         "--out {output.report} > {log} 2>&1 || {{ grep '^error:' {log} >&2; exit 1; }}"
 
 
@@ -93,10 +79,11 @@ rule extract_shard:
         unpack(extractor_inputs),
         videos=shard_list,
         settings="results/{dataset}/extraction/settings.json",
-        runtime=ancient("results/{dataset}/extraction/runtime.json"),
-        preflight=ancient("results/{dataset}/extraction/preflight.json"),
+        preflight="results/{dataset}/extraction/preflight.json",
     output:
         shard=directory("results/{dataset}/features/shard-{shard}"),
+    params:
+        runtime=extraction_runtime,
     conda:
         "../../environment.yml"
     log:
@@ -107,7 +94,7 @@ rule extract_shard:
         mem_mb=16000 if GPU else 4000,
         runtime=120,
     shell:
-        "python -m extractors.shard --videos {input.videos} --settings {input.settings} {input.runtime} "
+        "python -m extractors.shard --videos {input.videos} --settings {input.settings} --runtime {params.runtime} "
         "--out {output.shard} --no-progress > {log} 2>&1"
 
 
