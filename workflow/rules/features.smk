@@ -9,6 +9,13 @@
 # so a change of them re-extracts nothing.
 
 
+# On the submitting machine, not in the cluster's queue (docs/decisions/cluster.md): the pre-flight
+# is there to fail once and visibly before the shard jobs are submitted.
+localrules:
+    extraction_settings,
+    preflight,
+
+
 rule extraction_settings:
     output:
         settings="results/{dataset}/extraction/settings.json",
