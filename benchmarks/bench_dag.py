@@ -1,11 +1,14 @@
 """How long Snakemake takes to build the DAG of an AV-Deepfake1M-sized run (docs/scale.md).
 
 No video is needed: the benchmark writes, in a scratch working directory, a config
-whose dataset is in the AV-Deepfake1M format, empty metadata files, and a
+whose dataset is in the AV-Deepfake1M format, empty metadata files, a
 manifest of N fake rows (AV-Deepfake1M-like ids, splits, labels, durations,
-segments) at results/<dataset>/manifest.jsonl, dated after the metadata. The
-manifest checkpoint is then up to date, so Snakemake reads the manifest's row
-count and expands the extraction into ceil(N / shard_size) `extract_shard` jobs.
+segments) at results/<dataset>/manifest.jsonl, its shard plan (extractors.plan)
+and the extraction's settings files, dated in the order the workflow makes them.
+The shard-plan checkpoint is then up to date, so Snakemake reads the plan and
+expands the extraction into ceil(N / shard_size) `extract_shard` jobs.
+(benchmarks/bench_scale.py measures the rest: manifest and plan builds, a test
+list added, the training loader.)
 
 It times `snakemake -n` (a dry run: DAG build, up-to-date checks, job listing,
 no job run) for:
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 DATASET = "avdeepfake1m"
 # AV-Deepfake1M: 286,721 real + 860,039 fake videos (the WMMT paper, Sec. IV-A).
 AV1M_VIDEOS = 286_721 + 860_039
@@ -103,10 +107,22 @@ def make_workdir(work: Path, videos: int, shard_size: int) -> dict:
             fh.write(json.dumps(row, separators=(",", ":")) + "\n")
     (results / "manifest_issues.json").write_text("{}\n")
     write_s = time.perf_counter() - t0
-    # The checkpoint's outputs must be newer than its inputs to count as done.
-    later = time.time() + 1
-    for path in (manifest, results / "manifest_issues.json"):
-        os.utime(path, (later, later))
+    from extractors.plan import write_plan
+    from extractors.settings import write_settings_file
+
+    write_plan(manifest, results / "shard_lists", shard_size, results / "shard_plan.json")
+    write_settings_file({**config["extraction"], "device": config["device"]}, results / "extraction" / "settings.json")
+    (results / "extraction" / "preflight.json").write_text("{}\n")
+    # Each output must be newer than its inputs to count as done: date them in the workflow's order.
+    order = [[manifest, results / "manifest_issues.json"],
+             [*(results / "shard_lists").iterdir(), results / "shard_plan.json"],
+             [results / "extraction" / "settings.json"], [results / "extraction" / "preflight.json"]]
+    for step, paths in enumerate(order):
+        stamp = time.time() - 100 + 10 * step
+        for path in paths:
+            os.utime(path, (stamp, stamp))
+    for path in (data / "train_metadata.json", data / "val_metadata.json", models / "tsn.pth", models / "wav2vec2"):
+        os.utime(path, (time.time() - 200, time.time() - 200))
     return {"manifest_bytes": manifest.stat().st_size, "manifest_write_s": write_s}
 
 

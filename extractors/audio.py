@@ -386,9 +386,9 @@ def _hf_audio(source: Path, normalize, device, layer, max_batch) -> AudioExtract
 
 def _torchaudio_audio(source: Path, trust: bool, normalize, device, layer, max_batch) -> AudioExtractor:
     from extractors.cache import sha256_file
-    from wmmt.io import load_checkpoint
+    from extractors.weights import load_extractor_checkpoint
 
-    state = load_checkpoint(source, map_location="cpu", trust=trust)
+    state = load_extractor_checkpoint(source, trust=trust, setting="wav2vec2")
     state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
     if isinstance(state, dict):  # an ASR bundle's CTC head is not part of the features
         state = {k: v for k, v in state.items() if not k.startswith("aux.")}
@@ -441,4 +441,7 @@ def load_audio(
         return _hf_audio(source, normalize, device, layer, max_batch)
     if source.is_file():
         return _torchaudio_audio(source, trust, normalize, device, layer, max_batch)
-    raise FileNotFoundError(f"{source}: wav2vec2 weights not found (a Hugging Face folder or a .pth file)")
+    from extractors.weights import missing_checkpoint_message
+
+    raise FileNotFoundError(missing_checkpoint_message(
+        source, "wav2vec2 weights (a Hugging Face folder or a .pth file)", "wav2vec2"))

@@ -12,9 +12,10 @@ renamed with ``wmmt.io.atomic_dir``, so a folder with this name is always finish
 * ``meta.json``: who made the features (checkpoint paths and sha256, random-weights
   flags, settings, library versions).
 
-Shard k holds rows ``k*S .. (k+1)*S - 1`` of the manifest sorted by video_id, so shard ids
-do not move when a run is repeated. ``FeatureCache`` memory-maps the arrays so reading one
-video reads only its rows.
+The workflow's shard k holds the videos of its list (``extractors.plan``: a video keeps its
+shard as videos are added); ``shard_rows`` gives the plain split of a manifest, rows
+``k*S .. (k+1)*S - 1`` sorted by video_id, for a cache made by hand. ``FeatureCache``
+memory-maps the arrays so reading one video reads only its rows.
 """
 
 from __future__ import annotations
@@ -350,16 +351,8 @@ _FEATURE_SETTINGS = ("fps", "crop_size", "resize_short", "resize", "wav2vec2_lay
 
 
 def feature_settings(settings: dict) -> dict:
-    """The settings of a shard's meta.json (or an ``asdict`` of ExtractorSettings) that change the features.
-
-    Shards written before ``resize`` existed were all resized inside the decoder: a missing
-    ``resize`` reads as ``"decoder"``, so they match a ``resize: decoder`` run and never a
-    ``reference`` one.
-    """
-    values = {k: settings.get(k) for k in _FEATURE_SETTINGS}
-    if "resize" not in settings:
-        values["resize"] = "decoder"
-    return values
+    """The settings of a shard's meta.json (or an ``asdict`` of ExtractorSettings) that change the features."""
+    return {k: settings.get(k) for k in _FEATURE_SETTINGS}
 
 
 def _identity_key(meta: dict) -> dict:
@@ -371,29 +364,34 @@ def _identity_key(meta: dict) -> dict:
     }
 
 
-def summarize(root, manifest=None, shard_size: int | None = None) -> dict:
+def summarize(root, manifest=None, plan=None) -> dict:
     """One JSON-able summary of a cache: counts, failures, and the extractor identity of its shards.
 
     Raises ValueError if a shard is incomplete or if shards were made by different extractors
     (features of two models in one cache would be silently mixed in training). Given the
-    manifest and shard size, also if a shard is missing or a video of the manifest is neither
-    in the cache nor in a failure list, so training never starts on a partial cache.
+    shard plan (``extractors.plan``'s plan.json), also if a planned shard is missing; given the
+    manifest, if a video of it is neither in the cache nor in a failure list, so training never
+    starts on a partial cache. Only the planned shards are summarised when a plan is given.
     """
     root = Path(root)
     cache = FeatureCache(root)
     if cache.skipped:
         raise ValueError(f"{root}: incomplete shards: " + "; ".join(f"{k}: {v}" for k, v in cache.skipped.items()))
     shards = sorted(p for p in root.glob(f"{SHARD_PREFIX}*") if p.is_dir())
+    if plan is not None:
+        planned = [entry["shard"] for entry in _read_json(Path(plan))["shards"]]
+        missing_shards = sorted(set(planned) - {p.name for p in shards})
+        if missing_shards:
+            raise ValueError(f"{root}: feature cache incomplete: planned shard(s) {missing_shards[:5]} missing")
+        shards = [p for p in shards if p.name in set(planned)]
     if not shards:
         raise ValueError(f"{root}: no shards")
     if manifest is not None:
-        expected = {shard_name(k) for k in range(num_shards(manifest, shard_size))}
-        missing_shards = sorted(expected - {p.name for p in shards})
         accounted = set(cache.video_ids()) | {f["video_id"] for f in cache.failures()}
         missing = sorted({row["video_id"] for row in read_manifest(manifest)} - accounted)
-        if missing_shards or missing:
-            raise ValueError(f"{root}: feature cache incomplete: shard(s) {missing_shards[:5]} missing, "
-                             f"{len(missing)} video(s) neither extracted nor recorded as failed {missing[:5]}")
+        if missing:
+            raise ValueError(f"{root}: feature cache incomplete: {len(missing)} video(s) of {manifest} neither "
+                             f"extracted nor recorded as failed {missing[:5]}")
     metas = {shard.name: cache.shard_meta(shard) for shard in shards}
     first_name, first = next(iter(metas.items()))
     for name, meta in metas.items():
@@ -424,21 +422,19 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m extractors.cache",
                                      description="Check a feature cache and write its summary.")
-    parser.add_argument("--summary", required=True, help="the cache folder (holding shard-*/)")
-    parser.add_argument("--manifest", help="check that every shard and video of this manifest is there")
-    parser.add_argument("--shard-size", type=int, help="shard size the manifest was split with")
+    parser.add_argument("--cache", required=True, help="the cache folder (holding shard-*/)")
+    parser.add_argument("--plan", help="the shard plan (extractors.plan): check that every planned shard is there")
+    parser.add_argument("--manifest", help="check that every video of this manifest is extracted or failed")
     parser.add_argument("--out", required=True, help="summary JSON to write")
     args = parser.parse_args(argv)
-    if (args.manifest is None) != (args.shard_size is None):
-        parser.error("--manifest and --shard-size go together")
     try:
-        summary = summarize(args.summary, args.manifest, args.shard_size)
-    except (FileNotFoundError, ValueError) as exc:
+        summary = summarize(args.cache, args.manifest, args.plan)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_json(args.out, summary)
     random_parts = [k for k, v in summary["extractor"]["random_weights"].items() if v]
-    print(f"{args.summary}: {summary['videos']} videos in {len(summary['shards'])} shards, "
+    print(f"{args.cache}: {summary['videos']} videos in {len(summary['shards'])} shards, "
           f"{len(summary['failures'])} failures" + (f"; RANDOM weights: {', '.join(random_parts)}"
                                                       if random_parts else ""))
     return 0

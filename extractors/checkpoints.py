@@ -4,9 +4,11 @@
 
 * ``--tsn``: an mmaction2-style TSN ResNet-50 checkpoint: ``state_dict`` with
   ``backbone.*`` (mmaction2's ResNet names) and ``cls_head.fc_cls.*`` keys, ``meta`` as
-  mmengine's runner writes it, and a ``message_hub`` holding numpy arrays like a real
-  mmengine checkpoint, so loading it needs ``--trust-checkpoint`` exactly as a
-  downloaded one would (``--plain-meta`` leaves the numpy out: a weights-only file).
+  mmengine's runner writes it, and a ``message_hub`` holding mmengine's HistoryBuffer
+  objects like a real mmengine training checkpoint, so loading it needs
+  ``--trust-checkpoint`` exactly as such a file would. ``--tsn-format mmcv0`` writes an
+  mmaction2 0.x file instead (numpy values in mmcv's metadata: it loads without trust,
+  numpy being allowed); ``--plain-meta`` leaves the numpy out (a weights-only file).
 * ``--wav2vec2``: a Hugging Face ``Wav2Vec2Model.save_pretrained`` folder with its
   ``preprocessor_config.json``.
 
@@ -66,24 +68,49 @@ def random_tsn_state_dict(seed: int = 0, num_classes: int = 200) -> collections.
     return state
 
 
-def write_tsn_checkpoint(path, seed: int = 0, plain_meta: bool = False, num_classes: int = 200) -> Path:
+# What a TSN checkpoint's metadata holds beside the weights, as each toolkit writes it:
+# mmengine: an mmengine 1.x training checkpoint, its message hub's HistoryBuffer objects (needs trust);
+# numpy: the same message hub with its numpy arrays in plain containers (loads with numpy allowed);
+# mmcv0: an mmaction2 0.x (mmcv runner) checkpoint, numpy values in its hook messages (loads with numpy allowed);
+# plain: no numpy, nothing beyond tensors and builtins (loads weights-only).
+TSN_META_FORMATS = ("mmengine", "numpy", "mmcv0", "plain")
+
+
+def _tsn_meta(seed: int, num_classes: int, form: str) -> dict:
     import mmengine
 
-    path = Path(path)
     meta = {
         "epoch": 0, "iter": 0, "seed": seed, "experiment_name": f"tsn_r50_random_seed{seed}",
-        "time": time.strftime("%Y%m%d_%H%M%S"), "mmengine_version": mmengine.__version__,
-        "cfg": f"model = {tsn_model_config(num_classes)!r}\n", "dataset_meta": {"note": "random weights"},
+        "time": time.strftime("%Y%m%d_%H%M%S"), "cfg": f"model = {tsn_model_config(num_classes)!r}\n",
+        "dataset_meta": {"note": "random weights"},
         # Read by the extractors: features from this file are labelled random-weights in every cache.
         "wmmt_random_weights": {"seed": seed},
     }
-    checkpoint = {"meta": meta, "state_dict": random_tsn_state_dict(seed, num_classes)}
-    if not plain_meta:
-        # mmengine's MessageHub state keeps numpy arrays: such a file needs full unpickling.
-        checkpoint["message_hub"] = {
-            "log_scalars": {"train/loss": {"data": (np.zeros(1, np.float64), np.ones(1, np.float64))}},
-            "runtime_info": {"epoch": 0, "iter": 0}, "resumed_keys": {"epoch": True},
-        }
+    if form == "mmcv0":  # mmcv's runner: its version, the config text, the evaluation hook's best score
+        meta = {"mmcv_version": "1.3.16", "config": meta.pop("cfg"), "CLASSES": None, **meta,
+                "hook_msgs": {"last_ckpt": "work_dirs/tsn/epoch_100.pth", "best_score": np.float64(0.7316),
+                              "best_ckpt": "work_dirs/tsn/best_top1_acc_epoch_95.pth"}}
+    else:
+        meta["mmengine_version"] = mmengine.__version__
+    return meta
+
+
+def write_tsn_checkpoint(path, seed: int = 0, plain_meta: bool = False, num_classes: int = 200,
+                         form: str = "mmengine") -> Path:
+    """A random TSN checkpoint with the metadata of ``form`` (TSN_META_FORMATS; ``plain_meta``: "plain")."""
+    form = "plain" if plain_meta else form
+    if form not in TSN_META_FORMATS:
+        raise ValueError(f"TSN checkpoint form {form!r}: one of {TSN_META_FORMATS}")
+    path = Path(path)
+    checkpoint = {"meta": _tsn_meta(seed, num_classes, form), "state_dict": random_tsn_state_dict(seed, num_classes)}
+    if form in ("mmengine", "numpy"):
+        loss = (np.zeros(1, np.float64), np.ones(1, np.float64))
+        if form == "mmengine":  # mmengine's MessageHub state keeps HistoryBuffer objects
+            from mmengine.logging import HistoryBuffer
+
+            loss = HistoryBuffer(log_history=loss[0], count_history=loss[1])
+        checkpoint["message_hub"] = {"log_scalars": {"train/loss": loss if form == "mmengine" else {"data": loss}},
+                                     "runtime_info": {"epoch": 0, "iter": 0}, "resumed_keys": {"epoch": True}}
     with atomic_path(path, suffix=".pth") as tmp:
         torch.save(checkpoint, tmp)
     return path
@@ -116,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wav2vec2", help="write a random-weight Hugging Face wav2vec2 folder here")
     parser.add_argument("--wav2vec2-size", default="tiny", choices=["tiny", "tiny-layer", "base", "large"])
     parser.add_argument("--plain-meta", action="store_true", help="TSN meta without numpy (weights-only loadable)")
+    parser.add_argument("--tsn-format", choices=TSN_META_FORMATS, default="mmengine",
+                        help="the TSN file's metadata as mmengine (default: needs trust), mmaction2 0.x (mmcv0: "
+                             "numpy values only), numpy or plain write it")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.tsn and not args.wav2vec2:
         parser.error("nothing to write: give --tsn and/or --wav2vec2")
     if args.tsn:
-        print(f"wrote {write_tsn_checkpoint(args.tsn, args.seed, args.plain_meta)} (random TSN, seed {args.seed})")
+        out = write_tsn_checkpoint(args.tsn, args.seed, args.plain_meta, form=args.tsn_format)
+        print(f"wrote {out} (random TSN, seed {args.seed})")
     if args.wav2vec2:
         out = write_wav2vec2_folder(args.wav2vec2, args.wav2vec2_size, args.seed)
         print(f"wrote {out} (random wav2vec2-{args.wav2vec2_size}, seed {args.seed})")

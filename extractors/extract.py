@@ -9,8 +9,8 @@ done. ``extract_video(path, settings)`` is the one-video form used by prediction
 
 CLI (one video)::
 
-    python -m extractors.extract --video V.mp4 --out F.npz [--tsn-checkpoint C.pth]
-        [--wav2vec2 DIR] [--device cpu|cuda] [--resize reference|decoder]
+    python -m extractors.extract --video V.mp4 --out F.npz [--settings config.yaml | S.json ...]
+        [--tsn-checkpoint C.pth] [--wav2vec2 DIR] [--device cpu|cuda] [--resize reference|decoder]
 
 writes ``visual`` (T, 2048), ``audio`` (T, Da) and ``timestamps`` (T,) atomically; a
 file it cannot decode ends it with exit code 2 and one line naming the file and reason.
@@ -43,10 +43,6 @@ from extractors.decode import (
 from extractors.pooling import audio_frame_times, pool_audio_to_visual
 
 log = logging.getLogger(__name__)
-
-
-# Settings every recorded ExtractorSettings has had and no config's extraction section has.
-_RECORD_ONLY_KEYS = frozenset({"channels_last", "prefetch", "random_wav2vec2_size"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,21 +80,12 @@ class ExtractorSettings:
         """Settings from a dict (a config's ``extraction`` section, a model checkpoint's record).
 
         Keys that are not settings (e.g. the workflow's shard_size) are ignored, and logged.
-
-        A record made before ``resize`` existed (``dataclasses.asdict`` of these settings, as
-        written into a cache's meta.json and from there into model checkpoints; told from a
-        config section by keys only such records have) was made with the decoder's resize,
-        the only one then: it reads as ``resize="decoder"``, so a model trained on such
-        features is fed the same pixels.
         """
         known = set(cls.fields())
         unknown = sorted(set(values) - known)
         if unknown:
             log.debug("extraction settings: ignoring keys that are not extractor settings: %s", unknown)
-        chosen = {k: v for k, v in values.items() if k in known}
-        if "resize" not in chosen and _RECORD_ONLY_KEYS <= set(chosen):
-            chosen["resize"] = "decoder"
-        return cls(**chosen)
+        return cls(**{k: v for k, v in values.items() if k in known})
 
     @property
     def decode(self) -> DecodeSettings:
@@ -285,67 +272,71 @@ def extract_video(path, extractor_settings: ExtractorSettings | Extractor = Extr
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the single-video and the shard CLIs; their defaults are ExtractorSettings'."""
+    """Options shared by the extraction CLIs. An option not given is absent from the parsed arguments,
+    so that settings files (``--settings``) or ExtractorSettings' defaults fill it (``settings_from_args``)."""
     d = ExtractorSettings()
-    parser.add_argument("--tsn-checkpoint", help="mmaction2 TSN checkpoint (.pth); random weights if absent")
-    parser.add_argument("--tsn-config", help="mmaction2 config of another 2D recognizer (built by mmaction2)")
-    parser.add_argument("--trust-checkpoint", action="store_true",
+    unset = argparse.SUPPRESS
+    parser.add_argument("--tsn-checkpoint", default=unset,
+                        help="mmaction2 TSN checkpoint (.pth); random weights if absent")
+    parser.add_argument("--tsn-config", default=unset,
+                        help="mmaction2 config of another 2D recognizer (built by mmaction2)")
+    parser.add_argument("--trust-checkpoint", action="store_true", default=unset,
                         help="allow full unpickling of checkpoints whose metadata needs it (runs code from the file)")
-    parser.add_argument("--wav2vec2", help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
-    parser.add_argument("--wav2vec2-layer", type=int, default=d.wav2vec2_layer,
-                        help="hidden state index; -1 or absent: the last hidden state")
-    parser.add_argument("--wav2vec2-normalize", choices=["auto", "yes", "no"], default="auto",
+    parser.add_argument("--wav2vec2", default=unset, help="Hugging Face wav2vec2 folder or torchaudio state-dict file")
+    parser.add_argument("--wav2vec2-layer", type=int, default=unset,
+                        help=f"hidden state index; -1: the last hidden state (default {d.wav2vec2_layer})")
+    parser.add_argument("--wav2vec2-normalize", choices=["auto", "yes", "no"], default=unset,
                         help="normalise each clip's waveform before wav2vec 2.0; auto (default): as the checkpoint's "
                              "model expects (preprocessor_config.json, torchaudio's bundle or architecture)")
-    parser.add_argument("--random-wav2vec2-size", default=d.random_wav2vec2_size,
-                        choices=["tiny", "tiny-layer", "base", "large"])
-    parser.add_argument("--device", default=d.device, help="cpu or cuda (cuda:N)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for TSN")
-    parser.add_argument("--no-channels-last", action="store_true")
-    parser.add_argument("--fps", type=float, default=d.fps)
-    parser.add_argument("--crop-size", type=int, default=d.crop_size)
-    parser.add_argument("--resize-short", type=int, default=d.resize_short,
-                        help="short side before the crop (crop*256/224)")
-    parser.add_argument("--resize", choices=RESIZE_MODES, default=d.resize,
+    parser.add_argument("--random-wav2vec2-size", default=unset, choices=["tiny", "tiny-layer", "base", "large"],
+                        help=f"random wav2vec 2.0 weights' size when none are given (default {d.random_wav2vec2_size})")
+    parser.add_argument("--device", default=unset, help=f"cpu or cuda (cuda:N) (default {d.device})")
+    parser.add_argument("--bf16", action="store_true", default=unset, help="bf16 autocast for TSN")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=unset)
+    parser.add_argument("--fps", type=float, default=unset, help=f"feature rows a second (default {d.fps})")
+    parser.add_argument("--crop-size", type=int, default=unset, help=f"centre crop (default {d.crop_size})")
+    parser.add_argument("--resize-short", type=int, default=unset,
+                        help="short side before the crop (default crop*256/224)")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default=unset,
                         help="reference (default): decode full-size frames, then resize each bilinearly as "
                              "mmaction2's test pipeline does (mmcv.imresize); decoder: resize inside the decoder "
                              "(faster, other pixels and features; docs/decisions/extraction.md)")
-    parser.add_argument("--batch-frames", type=int, default=d.batch_frames,
-                        help="TSN batch, frames taken across videos")
-    parser.add_argument("--audio-batch", type=int, default=d.audio_batch)
-    parser.add_argument("--audio-window-seconds", type=float, default=d.audio_window_seconds,
+    parser.add_argument("--batch-frames", type=int, default=unset,
+                        help=f"TSN batch, frames taken across videos (default {d.batch_frames})")
+    parser.add_argument("--audio-batch", type=int, default=unset, help=f"(default {d.audio_batch})")
+    parser.add_argument("--audio-window-seconds", type=float, default=unset,
                         help="run wav2vec 2.0 on longer clips in windows of this many seconds (bounded memory; "
                              "long clips' features then differ slightly); default: whole clips")
-    parser.add_argument("--audio-context-seconds", type=float, default=d.audio_context_seconds,
-                        help="audio each window also sees on either side (its frames are dropped)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed of random weights when no checkpoint is given")
+    parser.add_argument("--audio-context-seconds", type=float, default=unset,
+                        help=f"audio each window also sees on either side (default {d.audio_context_seconds})")
+    parser.add_argument("--workers", type=int, default=unset,
+                        help=f"decoding processes, 0: in this process (default {d.workers})")
+    parser.add_argument("--seed", type=int, default=unset, help="seed of random weights when no checkpoint is given")
 
 
-def settings_from_args(args: argparse.Namespace, workers: int | None = None) -> ExtractorSettings:
-    """The settings the CLI arguments give; ``workers`` (None: the settings' default) is the shard CLI's."""
-    return ExtractorSettings(
-        tsn_checkpoint=args.tsn_checkpoint, tsn_config=args.tsn_config, trust_checkpoint=args.trust_checkpoint,
-        wav2vec2=args.wav2vec2, wav2vec2_layer=args.wav2vec2_layer, random_wav2vec2_size=args.random_wav2vec2_size,
-        wav2vec2_normalize={"auto": None, "yes": True, "no": False}[args.wav2vec2_normalize],
-        device=args.device, bf16=args.bf16, channels_last=not args.no_channels_last, fps=args.fps,
-        crop_size=args.crop_size, resize_short=args.resize_short, resize=args.resize, batch_frames=args.batch_frames,
-        audio_batch=args.audio_batch, audio_window_seconds=args.audio_window_seconds,
-        audio_context_seconds=args.audio_context_seconds, seed=args.seed,
-        **({} if workers is None else {"workers": workers}),
-    )
+def settings_from_args(args: argparse.Namespace, base: ExtractorSettings | None = None) -> ExtractorSettings:
+    """``base`` (default: ExtractorSettings()) with the options given on the command line."""
+    given = {k: v for k, v in vars(args).items() if k in ExtractorSettings.fields()}
+    if "wav2vec2_normalize" in given:
+        given["wav2vec2_normalize"] = {"auto": None, "yes": True, "no": False}[given["wav2vec2_normalize"]]
+    return dataclasses.replace(base or ExtractorSettings(), **given)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from extractors.settings import add_settings_argument, parse_runtime, read_settings
     from wmmt.io import OutputError, atomic_path
 
     parser = argparse.ArgumentParser(prog="python -m extractors.extract", description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", required=True)
     parser.add_argument("--out", required=True, help="output .npz")
+    add_settings_argument(parser)
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = settings_from_args(args)
+        runtime = parse_runtime(args.runtime)
+        base = read_settings(args.settings or [], **runtime).extractor if args.settings or runtime else None
+        settings = settings_from_args(args, base)
         features = extract_video(args.video, settings)
     except DecodeError as exc:
         print(f"error: cannot decode {exc.path}: {exc.reason}", file=sys.stderr)

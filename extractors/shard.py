@@ -1,18 +1,22 @@
-"""Extract one shard of the feature cache (the CLI the Snakemake features rule calls).
+"""Extract one shard of the feature cache (the CLI the Snakemake extract_shard rule calls).
 
-    python -m extractors.shard --manifest M.jsonl --shard K --shard-size S --out DIR/shard-0000K
-        [--tsn-checkpoint C] [--tsn-config CFG] [--wav2vec2 DIR_OR_FILE] [--device cpu|cuda]
-        [--fp16] [--bf16] [--batch-frames N] [--workers W] [--strict] [--crop-size 224] [--fps 25]
-        [--resize reference|decoder] [--resize-short 256] [--trust-checkpoint]
+    python -m extractors.shard --videos LISTS/shard-0000K.jsonl --out DIR/shard-0000K --settings S.json
+        [--runtime '{"device": "cuda", "workers": 14}']
+    python -m extractors.shard --manifest M.jsonl --shard K --shard-size S --out DIR/shard-0000K [options]
 
-Shard K holds rows K*S .. (K+1)*S - 1 of the manifest sorted by video_id. A finished
-shard (one that opens and matches its index) made with the same feature settings (fps,
-crop, resize mode and size, wav2vec 2.0 layer, bf16) is left alone; an unfinished or
-broken one, or one made with other settings, is redone; a killed run leaves only a hidden
-temporary folder, which the next run of the shard removes. A full disk or an unwritable
-folder is a one-line error (exit 1) and leaves nothing behind. An undecodable video goes
-into failures.json with its reason and the shard goes on; with --strict the first one
-stops the run (exit 2) naming the file and reason.
+The workflow's form reads the shard's own list of videos (``extractors.plan``) and the run's
+settings (``extractors.settings``: the workflow's settings.json and its runtime settings, or
+a workflow config). The second form takes rows K*S .. (K+1)*S - 1 of a manifest sorted by
+video_id. Options given on the command line (``--crop-size``, ``--workers``, ...) win over
+the settings files; what neither gives takes ExtractorSettings' default.
+
+A finished shard (one that opens and matches its index) made of the same videos with the same
+feature settings (fps, crop, resize mode and size, wav2vec 2.0 layer, bf16) is left alone; an
+unfinished or broken one, or one made of other videos or with other settings, is redone; a
+killed run leaves only a hidden temporary folder, which the next run of the shard removes. A
+full disk or an unwritable folder is a one-line error (exit 1) and leaves nothing behind. An
+undecodable video goes into failures.json with its reason and the shard goes on; with
+--strict the first one stops the run (exit 2) naming the file and reason.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import sys
 from pathlib import Path
 
-from extractors.cache import check_shard, feature_settings, shard_rows
+from extractors.cache import check_shard, feature_settings
 
 log = logging.getLogger("extractors.shard")
 
@@ -45,9 +49,26 @@ def remove_stale_parts(out) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bool = False, strict: bool = False,
-                  progress: bool = True, force: bool = False) -> Path:
-    """Write shard ``shard`` to ``out``; returns ``out``. Raises DecodeError in strict mode."""
+def _made_of(out: Path, videos: list[tuple[str, str]], settings) -> str | None:
+    """None when the finished shard at ``out`` holds exactly ``videos`` with these feature settings, else why not."""
+    made = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    was, now = feature_settings(made.get("settings", {})), feature_settings(dataclasses.asdict(settings))
+    if was != now:
+        changed = {k: (was[k], now[k]) for k in was if was[k] != now[k]}
+        return f"made with other feature settings (was, now: {changed})"
+    held = {e["video_id"] for e in json.loads((out / "index.json").read_text(encoding="utf-8"))["videos"]}
+    held |= {f["video_id"] for f in json.loads((out / "failures.json").read_text(encoding="utf-8"))}
+    if held != {video_id for video_id, _ in videos}:
+        return "made of other videos than its list"
+    return None
+
+
+def extract_shard(videos, shard: int, out, settings, fp16: bool = False, strict: bool = False,
+                  progress: bool = True, force: bool = False, source: str = "") -> Path:
+    """Write the shard of ``videos`` [(video_id, path), ...] to ``out``; returns ``out``.
+
+    Raises DecodeError in strict mode. ``source`` (the list or manifest the videos came from) is recorded.
+    """
     from tqdm import tqdm
 
     from extractors.cache import ShardWriter
@@ -58,24 +79,19 @@ def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bo
     if not force:
         problem = check_shard(out)
         if problem is None:
-            made = feature_settings(json.loads((out / "meta.json").read_text(encoding="utf-8")).get("settings", {}))
-            wanted = feature_settings(dataclasses.asdict(settings))
-            if made == wanted:
+            problem = _made_of(out, videos, settings)
+            if problem is None:
                 log.info("%s: already complete, skipped", out)
                 return out
-            changed = {k: (made[k], wanted[k]) for k in made if made[k] != wanted[k]}
-            log.warning("%s: made with other feature settings (was, now: %s): redoing it", out, changed)
-        elif out.exists():
-            log.warning("%s: incomplete shard (%s): redoing it", out, problem)
+        if out.exists():
+            log.warning("%s: %s: redoing it", out, problem)
     remove_stale_parts(out)
-    rows = shard_rows(manifest, shard, shard_size)
     extractor = Extractor(settings)
     meta = extractor.meta
-    meta.update({"shard": shard, "shard_size": shard_size, "manifest": str(manifest), "cache_dtype":
-                 "float16" if fp16 else "float32"})
+    meta.update({"shard": shard, "videos": len(videos), "source": str(source),
+                 "cache_dtype": "float16" if fp16 else "float32"})
     writer = ShardWriter(out, meta, fp16=fp16)
     try:
-        videos = [(row["video_id"], row["path"]) for row in rows]
         bar = tqdm(total=len(videos), desc=out.name, unit="video", disable=not progress, file=sys.stderr)
         for result in extractor.iter_features(videos):
             if isinstance(result, DecodeFailure):
@@ -95,29 +111,60 @@ def extract_shard(manifest, shard: int, shard_size: int, out, settings, fp16: bo
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from extractors.extract import ExtractorSettings, add_model_arguments, settings_from_args
+def _parser() -> argparse.ArgumentParser:
+    from extractors.extract import add_model_arguments
+    from extractors.settings import add_settings_argument
 
     parser = argparse.ArgumentParser(prog="python -m extractors.shard", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", required=True, help="manifest.jsonl")
-    parser.add_argument("--shard", type=int, required=True)
-    parser.add_argument("--shard-size", type=int, required=True)
+    parser.add_argument("--videos", help="the shard's list of videos (extractors.plan: shard-0000K.jsonl)")
+    parser.add_argument("--manifest", help="manifest.jsonl (with --shard and --shard-size, instead of --videos)")
+    parser.add_argument("--shard", type=int, help="shard number (default: from the list's or output's name)")
+    parser.add_argument("--shard-size", type=int)
     parser.add_argument("--out", required=True, help="the shard folder, e.g. features/shard-00003")
-    parser.add_argument("--fp16", action="store_true", help="store features as float16 (default float32)")
-    parser.add_argument("--workers", type=int, default=ExtractorSettings().workers,
-                        help="decoding processes (0: in this process)")
-    parser.add_argument("--strict", action="store_true", help="stop at the first undecodable video")
+    parser.add_argument("--fp16", action="store_true", default=None, help="store features as float16 (default float32)")
+    parser.add_argument("--strict", action="store_true", default=None, help="stop at the first undecodable video")
     parser.add_argument("--force", action="store_true", help="redo the shard even if it is complete")
     parser.add_argument("--no-progress", action="store_true")
+    add_settings_argument(parser)
     add_model_arguments(parser)
+    return parser
+
+
+def _videos(args, parser) -> tuple[list[tuple[str, str]], int, str]:
+    """(videos, shard number, source) the arguments name."""
+    from extractors.cache import shard_rows
+    from extractors.plan import read_list
+
+    if (args.videos is None) == (args.manifest is None):
+        parser.error("give the shard's videos: --videos LIST, or --manifest M --shard K --shard-size S")
+    if args.videos is not None:
+        number = Path(args.videos).name.removeprefix("shard-").split(".")[0]
+        shard = args.shard if args.shard is not None else int(number) if number.isdigit() else 0
+        return read_list(args.videos), shard, args.videos
+    if args.shard is None or args.shard_size is None:
+        parser.error("--manifest goes with --shard and --shard-size")
+    rows = shard_rows(args.manifest, args.shard, args.shard_size)
+    return [(row["video_id"], row["path"]) for row in rows], args.shard, args.manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    from extractors.extract import settings_from_args
+    from extractors.settings import RunSettings, parse_runtime, read_settings
+
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from extractors.decode import DecodeError
 
     try:
-        settings = settings_from_args(args, workers=args.workers)
-        extract_shard(args.manifest, args.shard, args.shard_size, args.out, settings, fp16=args.fp16,
-                      strict=args.strict, progress=not args.no_progress, force=args.force)
+        runtime = parse_runtime(args.runtime)
+        run = read_settings(args.settings or [], **runtime) if args.settings or runtime else \
+            RunSettings(settings_from_args(argparse.Namespace()))
+        settings = settings_from_args(args, run.extractor)
+        videos, shard, source = _videos(args, parser)
+        extract_shard(videos, shard, args.out, settings, fp16=run.fp16_cache if args.fp16 is None else args.fp16,
+                      strict=run.strict if args.strict is None else args.strict, progress=not args.no_progress,
+                      force=args.force, source=source)
     except DecodeError as exc:
         print(f"error: cannot decode {exc.path}: {exc.reason} (--strict)", file=sys.stderr)
         return 2

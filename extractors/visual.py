@@ -170,7 +170,7 @@ def load_tsn(
 ) -> VisualExtractor:
     """TSN ResNet-50 fast path: an mmaction2 checkpoint mapped onto torchvision, or random weights."""
     from extractors.cache import sha256_file
-    from wmmt.io import load_checkpoint
+    from extractors.weights import load_extractor_checkpoint
 
     if checkpoint is None:
         _warn_random("TSN ResNet-50 (visual)", seed)
@@ -187,7 +187,7 @@ def load_tsn(
         }
     else:
         checkpoint = Path(checkpoint)
-        state = load_checkpoint(checkpoint, map_location="cpu", trust=trust)
+        state = load_extractor_checkpoint(checkpoint, trust=trust)
         with torch.device("meta"):  # every weight comes from the checkpoint: skip the random init
             model = torchvision_tsn_resnet50()
         try:
@@ -286,7 +286,7 @@ def load_mmaction(
 ) -> VisualExtractor:
     """Any mmaction2 2D recognizer, built by mmaction2: features = backbone + global average pool."""
     from extractors.cache import sha256_file
-    from wmmt.io import load_checkpoint
+    from extractors.weights import load_extractor_checkpoint
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -302,7 +302,7 @@ def load_mmaction(
         identity = {"name": f"random-weights(seed={seed})", "random_weights": True, "seed": seed}
     else:
         checkpoint = Path(checkpoint)
-        state = load_checkpoint(checkpoint, map_location="cpu", trust=trust)
+        state = load_extractor_checkpoint(checkpoint, trust=trust)
         state = state.get("state_dict", state)
         state = {k.removeprefix("module."): v for k, v in state.items()}
         missing, _ = model.load_state_dict(state, strict=False)

@@ -22,8 +22,8 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def random_checkpoints(tmp_path_factory) -> dict:
     """The extractors' checkpoints in their real formats with random weights (seed 1), as the demo
-    makes them: ``tsn`` an mmaction2 TSN file with numpy metadata (loading it needs trust), ``w2v``
-    a tiny wav2vec 2.0 folder. Read-only for the tests that share them."""
+    makes them: ``tsn`` an mmaction2 TSN file with mmengine objects in its metadata (loading it needs
+    trust), ``w2v`` a tiny wav2vec 2.0 folder. Read-only for the tests that share them."""
     from extractors import checkpoints
 
     root = tmp_path_factory.mktemp("random_checkpoints")

@@ -28,7 +28,7 @@ def refusal(path: Path) -> str:
 
 
 def test_mmengine_style_checkpoint_names_the_numpy_classes(tmp_path):
-    path = write_tsn_checkpoint(tmp_path / "tsn.pth", seed=0)  # numpy arrays in message_hub, as mmengine writes
+    path = write_tsn_checkpoint(tmp_path / "tsn.pth", seed=0, form="numpy")  # numpy arrays in message_hub
     message = refusal(path)
     # The one torch stopped at comes first, then every other one the file holds.
     assert "it holds numpy._core.multiarray._reconstruct, numpy.dtype, numpy.ndarray." in message

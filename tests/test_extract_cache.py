@@ -141,7 +141,7 @@ def test_summary_cli(tmp_path, videos):
                 meta=_meta("aa"))
     write_shard(tmp_path / "f" / shard_name(1), videos[2:], meta=dict(_meta("aa"), settings={
         "fps": 25.0, "crop_size": 64, "device": "cuda"}))  # another device: same features
-    assert main(["--summary", str(tmp_path / "f"), "--out", str(tmp_path / "s.json")]) == 0
+    assert main(["--cache", str(tmp_path / "f"), "--out", str(tmp_path / "s.json")]) == 0
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["videos"] == 3 and summary["rows"] == 15 and summary["shards"] == ["shard-00000", "shard-00001"]
     assert summary["failures"][0]["reason"] == "empty"
@@ -153,24 +153,22 @@ def test_summary_refuses_mixed_extractors_and_incomplete_shards(tmp_path, videos
 
     write_shard(tmp_path / shard_name(0), videos[:2], meta=_meta("aa"))
     write_shard(tmp_path / shard_name(1), videos[2:], meta=_meta("bb"))
-    assert main(["--summary", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
+    assert main(["--cache", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
     assert "another extractor" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
     (tmp_path / shard_name(1) / "visual.npy").unlink()
-    assert main(["--summary", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
+    assert main(["--cache", str(tmp_path), "--out", str(tmp_path / "s.json")]) == 1
     assert "incomplete" in capsys.readouterr().err
 
 
 def test_summary_tells_the_resize_modes_apart(tmp_path, videos, capsys):
-    from extractors.cache import feature_settings, main
+    from extractors.cache import main
 
-    legacy = _meta("aa")  # written before `resize` existed: every such shard was resized in the decoder
-    assert feature_settings(legacy["settings"])["resize"] == "decoder"
-    decoder = dict(_meta("aa"), settings=dict(legacy["settings"], resize="decoder"))
-    reference = dict(_meta("aa"), settings=dict(legacy["settings"], resize="reference"))
-    write_shard(tmp_path / "a" / shard_name(0), videos[:2], meta=legacy)
+    decoder = dict(_meta("aa"), settings=dict(_meta("aa")["settings"], resize="decoder"))
+    reference = dict(_meta("aa"), settings=dict(_meta("aa")["settings"], resize="reference"))
+    write_shard(tmp_path / "a" / shard_name(0), videos[:2], meta=decoder)
     write_shard(tmp_path / "a" / shard_name(1), videos[2:], meta=decoder)
-    assert main(["--summary", str(tmp_path / "a"), "--out", str(tmp_path / "a.json")]) == 0
-    write_shard(tmp_path / "b" / shard_name(0), videos[:2], meta=legacy)
+    assert main(["--cache", str(tmp_path / "a"), "--out", str(tmp_path / "a.json")]) == 0
+    write_shard(tmp_path / "b" / shard_name(0), videos[:2], meta=decoder)
     write_shard(tmp_path / "b" / shard_name(1), videos[2:], meta=reference)
-    assert main(["--summary", str(tmp_path / "b"), "--out", str(tmp_path / "b.json")]) == 1
+    assert main(["--cache", str(tmp_path / "b"), "--out", str(tmp_path / "b.json")]) == 1
     assert "another extractor" in capsys.readouterr().err

@@ -129,19 +129,6 @@ def test_reference_size_is_mmcvs_and_modes_are_checked():
         DecodeSettings(resize="bicubic")
 
 
-def test_settings_recorded_before_resize_existed_read_as_decoder():
-    import dataclasses
-
-    from extractors.extract import ExtractorSettings
-
-    record = dataclasses.asdict(ExtractorSettings(crop_size=64))
-    assert ExtractorSettings.from_dict(record).resize == "reference"
-    del record["resize"]  # a cache's meta.json / a model checkpoint from before the option
-    assert ExtractorSettings.from_dict(record).resize == "decoder"
-    del record["wav2vec2_normalize"]  # older still (a later setting missing too)
-    assert ExtractorSettings.from_dict(record).resize == "decoder"
-    assert ExtractorSettings.from_dict({"crop_size": 64}).resize == "reference"  # a config section: the default
-
 
 def test_loader_workers_survive_opencv_threads_used_by_the_parent(clips):
     # OpenCV's thread pool does not survive fork(): workers forked after the parent used it once hung.

@@ -91,7 +91,7 @@ def test_mapping_round_trip_and_names(checkpoint):
     assert torchvision_to_mmaction(mapped).keys() == backbone.keys()
 
 
-def test_checkpoint_with_numpy_meta_needs_trust(checkpoint, tmp_path):
+def test_checkpoint_with_mmengine_objects_needs_trust(checkpoint, tmp_path):
     with pytest.raises(UnsafeCheckpointError, match="trust"):
         load_tsn(checkpoint, trust=False)
     plain = write_tsn_checkpoint(tmp_path / "plain.pth", seed=3, plain_meta=True)

@@ -19,6 +19,7 @@ shell.prefix(f"export PYTHONPATH='{workflow.basedir}':${{{{PYTHONPATH:-}}}}; {_p
 
 from model.prediction_files import PREDICTION_FILES  # noqa: E402
 from model.variants import PAPER_TABLES, resolve_variant, validate_config_and_variants  # noqa: E402
+from extractors.settings import split_section as split_extraction  # noqa: E402
 from wmmt.manifest import file_list_split, is_file_list  # noqa: E402
 
 # The config's one validation, when the workflow loads: the schema (workflow/schemas/,
@@ -63,50 +64,46 @@ def dataset_inputs(wildcards):
 
 
 def extractor_inputs(wildcards):
+    """The checkpoint files: a file replaced at the same path re-extracts every shard (by its date).
+    A path that is not there and that no rule makes is left to the pre-flight job to report (with
+    what comes close in its folder), instead of Snakemake's bare "missing input"."""
     files = {}
     for key in ("tsn_checkpoint", "wav2vec2"):
-        if EXTRACTION.get(key):
-            files[key] = EXTRACTION[key]
+        path = EXTRACTION.get(key)
+        if path and ("random_checkpoints" in EXTRACTION or Path(path).exists()):
+            files[key] = path
     return files
 
 
-def extractor_args():
-    args = [
-        f"--fps {EXTRACTION['fps']}",
-        f"--crop-size {EXTRACTION['crop_size']}",
-        f"--resize {EXTRACTION['resize']}",
-        f"--device {config['device']}",
-        f"--workers {EXTRACTION['workers']}",
-        f"--batch-frames {EXTRACTION['batch_frames']}",
-        f"--wav2vec2-layer {EXTRACTION['wav2vec2_layer']}",
-    ]
-    if EXTRACTION.get("resize_short") is not None:  # null: crop_size * 256 / 224
-        args.append(f"--resize-short {EXTRACTION['resize_short']}")
-    if EXTRACTION.get("tsn_checkpoint"):
-        args.append(f"--tsn-checkpoint {EXTRACTION['tsn_checkpoint']}")
-    if EXTRACTION.get("tsn_config"):
-        args.append(f"--tsn-config {EXTRACTION['tsn_config']}")
-    if EXTRACTION.get("wav2vec2"):
-        args.append(f"--wav2vec2 {EXTRACTION['wav2vec2']}")
-    if EXTRACTION.get("wav2vec2_normalize") is not None:  # null: as the checkpoint says
-        args.append(f"--wav2vec2-normalize {'yes' if EXTRACTION['wav2vec2_normalize'] else 'no'}")
-    if EXTRACTION.get("audio_window_seconds") is not None:
-        args.append(f"--audio-window-seconds {EXTRACTION['audio_window_seconds']} "
-                    f"--audio-context-seconds {EXTRACTION['audio_context_seconds']}")
-    for flag, key in (("--fp16", "fp16_cache"), ("--bf16", "bf16"), ("--strict", "strict"),
-                      ("--trust-checkpoint", "trust_checkpoint")):
-        if EXTRACTION.get(key):
-            args.append(flag)
-    return " ".join(args)
+def extraction_values():
+    """The config's extraction settings that decide the features (extractors.settings' split) as JSON for
+    the shell; the settings rule's param, so that settings.json is rewritten, and every shard re-extracted,
+    exactly when one of them changes (not with shard_size, workers or the device)."""
+    return shlex.quote(json.dumps(split_extraction(EXTRACTION, config["device"])[0], sort_keys=True))
+
+
+def extraction_runtime(wildcards, threads):
+    """The runtime settings (device, workers, batch sizes, trust, strict) as JSON for the shell. A param
+    function of `threads` counts as derived, and Snakemake leaves derived params out of its params
+    trigger: a change of these re-extracts nothing."""
+    return shlex.quote(json.dumps(split_extraction(EXTRACTION, config["device"])[1], sort_keys=True))
+
+
+def shard_plan(dataset):
+    """The shard plan (extractors.plan) of a dataset, once the checkpoint that writes it has run."""
+    with open(checkpoints.shard_plan.get(dataset=dataset).output.plan) as fh:
+        return json.load(fh)
 
 
 def shard_dirs(wildcards):
-    """All feature shards of a dataset; their number is known once the manifest exists."""
-    manifest = checkpoints.manifest.get(dataset=wildcards.dataset).output.manifest
-    with open(manifest) as fh:
-        rows = sum(1 for line in fh if line.strip())
-    n = max(1, -(-rows // EXTRACTION["shard_size"]))
-    return [f"results/{wildcards.dataset}/features/shard-{i:05d}" for i in range(n)]
+    """All feature shards of a dataset; their number is known once the shard plan exists."""
+    return [f"results/{wildcards.dataset}/features/{entry['shard']}" for entry in shard_plan(wildcards.dataset)["shards"]]
+
+
+def shard_list(wildcards):
+    """A shard's own list of videos: the one dataset file its job reads. Kept from run to run
+    (extractors.plan), and compared by content, so the job reruns only when its videos change."""
+    return f"results/{wildcards.dataset}/shard_lists/shard-{wildcards.shard}.jsonl"
 
 
 # The splits predicted: the labelled test split, and each test set without labels that a

@@ -47,7 +47,7 @@ if "random_checkpoints" in EXTRACTION:
             "--wav2vec2-size {params.size} --seed {params.seed} > {log} 2>&1"
 
 
-checkpoint manifest:
+rule manifest:
     input:
         unpack(dataset_inputs),
     output:
