@@ -34,6 +34,8 @@ PAPER_VARIANTS: dict[str, dict] = {
     # One modality only: no partner for InterFE, and L_dp on that modality.
     "audio_only": {"model": {"task": "audio", "inter_fe": False, "deviation_objective": "a"}},
     "visual_only": {"model": {"task": "visual", "inter_fe": False, "deviation_objective": "v"}},
+    # Table IV's "with MTL": T_v and T_a trained jointly (L_v + L_a, L_dp on each), without InterFE and T_m.
+    "joint_mtl": {"model": {"task": "joint", "inter_fe": False, "deviation_objective": "a+v"}},
     # Table V: deviation measure function (MSE is "full").
     "dev_l1": {"model": {"deviation_fn": "l1"}},
     "dev_l2": {"model": {"deviation_fn": "l2"}},
