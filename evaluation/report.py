@@ -14,12 +14,15 @@ report.html), runs no model, and writes the report with:
   * the Table I layout (our mAP per IoU, average, AR per N, average) beside the paper's
     numbers for a dataset of the same format: WMMT, the fully supervised reference on the
     same features, a whole-video floor, the ratio WMMT / fully supervised, the subsets
-    (evaluation.tables.main_results_table);
+    (evaluation.tables.main_results_table), and beside it the dataset's own protocol (LAV-DF's or
+    AV-Deepfake1M's thresholds and subsets, evaluation.protocols) for WMMT and the reference;
+  * where the features came from, when they were imported from per-video .npy files (the feature
+    summary's ``source``; without one they were extracted here);
   * four-class accuracy, confusion matrix and video-level AUCs;
   * FAS timelines of a few test videos against the ground truth (figure);
   * temporal deviation of genuine vs forged videos per track, on the train-standardised
     features and on the trained model's enhanced features (Fig. 3), and t-SNE of the
-    video-level representations before and after enhancement (Fig. 4);
+    video-level representations before (the extracted features) and after enhancement (Fig. 4);
   * the ablation tables (IV-VII) and the cross-dataset table (III);
   * the videos that could not be decoded, the manifest's issues;
   * the identity of the extractors and of the model (checkpoints, random weights or not).
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.paper_numbers import CROSS_DATASET, INTRA_DATASET
+from evaluation.protocols import protocol_table
 from evaluation.report_data import (  # noqa: F401 (Fig. 3's measurement, computed by report_data, shown here)
     DEVIATION_SOURCES,
     DEVIATION_TRACKS,
@@ -153,6 +157,9 @@ def deviation_section(cache, manifest, model, stats, path, limit: int = 0) -> st
                               path)
 
 
+TSNE_STAGES = {"before": "pre-trained (extracted)", "after": "WMMT-enhanced"}
+
+
 def plot_tsne(tsne: dict, path) -> str:
     """Fig. 4 from report_data's t-SNE points (before and after enhancement); a note where it has none."""
     plt = _plt()
@@ -161,15 +168,17 @@ def plot_tsne(tsne: dict, path) -> str:
         fig = plt.figure(figsize=(4, 1))  # keep the declared output even when t-SNE could not run
         fig.text(0.5, 0.5, tsne["note"], ha="center", fontsize=7)
     else:
-        fig, axes = plt.subplots(2, len(panels), figsize=(3.3 * len(panels), 6.4), squeeze=False)
+        stages = [s for s in ("before", "after") if panels[0][s] is not None]  # no cache: "after" only
+        fig, axes = plt.subplots(len(stages), len(panels), figsize=(3.3 * len(panels), 3.2 * len(stages)),
+                                 squeeze=False)
         for col, panel in enumerate(panels):
             colour = np.asarray(panel["colour"])
-            for row, stage in enumerate(("before", "after")):
+            for row, stage in enumerate(stages):
                 xy, ax = np.asarray(panel[stage]), axes[row, col]
                 for c in np.unique(colour):
                     sel = colour == c
                     ax.scatter(xy[sel, 0], xy[sel, 1], s=8, label=panel["names"][c])
-                ax.set_title(f"{panel['name']}, {'pre-trained' if row == 0 else 'WMMT-enhanced'}", fontsize=9)
+                ax.set_title(f"{panel['name']}, {TSNE_STAGES[stage]}", fontsize=9)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.legend(fontsize=6)
@@ -186,6 +195,41 @@ def confusion_markdown(confusion) -> str:
     )
 
 
+def features_source(summary: dict) -> str | None:
+    """One line saying where the features came from, when the feature summary records a ``source``
+    (features imported from per-video .npy files, extractors.npy_features); None when it has none,
+    i.e. the features were extracted from the videos by the project's extractors."""
+    source = summary.get("source")
+    if not source:
+        return None
+    if not isinstance(source, dict):
+        raise ValueError(f"features summary: 'source' must be a mapping, got {source!r}")
+    if source.get("kind") != "npy":
+        return f"Features from an outside source, not extracted here: `{json.dumps(source, sort_keys=True)}`."
+    rate = source.get("audio_rate")
+    timing = ("each video's audio rows spread evenly over its span" if rate == "span"
+              else f"audio rows at {rate:g} Hz" if isinstance(rate, (int, float)) else f"audio rate {rate!r}")
+    fps = source.get("fps")
+    pooled = f"pooled onto the visual rows at {fps:g} fps" if isinstance(fps, (int, float)) else "pooled by time"
+    return (f"Features imported from per-video .npy files (python -m extractors.npy_features): visual "
+            f"`{source.get('visual')}`, audio `{source.get('audio')}` ({timing}, {pooled}); no extractor ran.")
+
+
+def protocols_markdown(metrics: dict, reference: dict | None) -> str:
+    """The dataset's own evaluation protocol (LAV-DF's or AV-Deepfake1M's, ``metrics.json``'s
+    ``protocols``) for WMMT and the fully supervised reference; empty when the metrics hold none."""
+    parts = []
+    for name, entry in (("WMMT (ours, weakly supervised)", metrics), ("Fully supervised reference (ours)", reference)):
+        table = protocol_table(entry) if entry is not None else ""
+        if table:
+            parts += [f"### {name}", "", table]
+    if not parts:
+        return ""
+    return "\n".join(["## The dataset's own protocol", "",
+                      "Beside the paper's layout: the thresholds and subsets the dataset's own evaluator uses "
+                      "(evaluation.protocols, docs/decisions/evaluation.md), the same predictions.", "", *parts])
+
+
 def _identity_section(summary: dict, ckpt_info: dict) -> str:
     ext = summary.get("extractor", {})
     lines = ["## Extractors and model", ""]
@@ -196,7 +240,10 @@ def _identity_section(summary: dict, ckpt_info: dict) -> str:
                      "These numbers say nothing about the method's accuracy on real data.")
         lines.append("")
     lines.append("```json")
-    lines.append(json.dumps({"extractor": ext, "model": ckpt_info}, indent=2, sort_keys=True, default=str))
+    identity = {"extractor": ext, "model": ckpt_info}
+    if summary.get("source"):
+        identity["source"] = summary["source"]
+    lines.append(json.dumps(identity, indent=2, sort_keys=True, default=str))
     lines.append("```")
     return "\n".join(lines) + "\n"
 
@@ -307,6 +354,9 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
     if random_parts:
         parts += [f"> **The {' and '.join(random_parts)} features come from RANDOM-weight extractors**: the numbers "
                   "below test the pipeline, not the method (see the identity section at the end).", ""]
+    source = features_source(summary)
+    if source:
+        parts += [source, ""]
     parts += [f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), forged segments "
               "from modality-aware expert selection.", "",
               f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})", ""]
@@ -316,6 +366,9 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
                                           reference_note="not built (ablations: false)")
     parts += [main_table, "AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
               "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.", ""]
+    protocols = protocols_markdown(metrics, reference)
+    if protocols:
+        parts += [protocols, ""]
     cls = metrics.get("classification")
     if cls:
         parts += ["## Forgery type (four classes)", "", f"Accuracy: {100 * cls['accuracy']:.2f}%. Video-level AUC: "

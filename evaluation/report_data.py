@@ -13,6 +13,9 @@ writes ``report_data.json``:
     genuine and forged test video, and ``deviation_ratios`` (median forged / median genuine);
   * ``tsne``: Fig. 4, the 2-D t-SNE points of the video-level representations before and after
     enhancement, per panel, with each point's video and colour (``note`` says why it is missing).
+    Before: the extracted features (the cache's visual and audio rows, standardised with the
+    checkpoint's train statistics, averaged over time; multimodal their concatenation), as the
+    paper's "pre-trained" panels; after: the trained model's F''_a, F''_v, F_m.
 
 The model runs once here (for Fig. 3), and nowhere else in the report.
 """
@@ -31,7 +34,7 @@ from wmmt.vocab import AUDIO_FAKE, CLASS_SHORT_NAMES, REAL, VISUAL_FAKE
 
 log = logging.getLogger("wmmt.report_data")
 
-FORMAT = "wmmt-report-data-v1"
+FORMAT = "wmmt-report-data-v2"  # v2: Fig. 4's before-panels from the extracted features
 DEVIATION_TRACKS = ("visual", "audio", "multimodal")
 DEVIATION_SOURCES = {
     "features": "extracted features, standardised with train-split statistics",
@@ -130,50 +133,87 @@ def checkpoint_stats(model, cache, manifest) -> tuple[np.ndarray, ...]:
 
 # --------------------------------------------------------------------------- Fig. 4
 
-def tsne_data(outputs: dict, manifest, limit: int, seed: int = 0) -> dict:
-    """2-D t-SNE of the video-level representations before and after enhancement (cf. paper Fig. 4):
-    {"videos": [...], "panels": [{"name", "names", "colour": [...], "before": [[x, y]], "after": [...]}],
-    "note": ...}; no panels where the variant has no such features or there are too few test videos."""
+BEFORE_SOURCE = ("extracted features (the feature cache's rows), standardised with the checkpoint's train-split "
+                 "statistics and averaged over time; multimodal: visual and audio concatenated")
+AFTER_SOURCE = "the trained WMMT's F''_a, F''_v and F_m, averaged over time"
+
+
+def extracted_means(cache, video_ids, stats) -> dict[str, np.ndarray]:
+    """Fig. 4's "pre-trained" representations: per video, the mean over time of the cache's visual
+    (T, Dv) and audio (T, Da) rows, each dimension standardised with ``stats`` (visual_mean,
+    visual_std, audio_mean, audio_std: the checkpoint's train statistics, ``checkpoint_stats``);
+    multimodal is their concatenation. {"visual": (N, Dv), "audio": (N, Da), "multimodal": (N, Dv + Da)}."""
+    vm, vs, am, as_ = (np.asarray(s, np.float64) for s in stats)
+    known = set(cache.video_ids())
+    visual, audio = [], []
+    for vid in video_ids:
+        if vid not in known:
+            raise ValueError(f"the feature cache has no features of test video {vid!r} (Fig. 4's pre-trained panels)")
+        f = cache.get(vid)
+        visual.append((np.asarray(f.visual, np.float64).mean(axis=0) - vm) / vs)  # (Dv,)
+        audio.append((np.asarray(f.audio, np.float64).mean(axis=0) - am) / as_)  # (Da,)
+    v, a = np.stack(visual), np.stack(audio)
+    return {"visual": v, "audio": a, "multimodal": np.concatenate([v, a], axis=1)}
+
+
+def _tsne_points(x: np.ndarray, seed: int) -> list[list[float]]:
     from sklearn.manifold import TSNE
 
+    x = np.asarray(x, np.float64)
+    perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+    xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
+    return [[float(a), float(b)] for a, b in xy]
+
+
+def tsne_data(outputs: dict, manifest, limit: int, cache=None, stats=None, seed: int = 0) -> dict:
+    """2-D t-SNE of the video-level representations before and after enhancement (cf. paper Fig. 4):
+    {"videos": [...], "panels": [{"name", "names", "colour": [...], "before": [[x, y]] or None,
+    "after": [...]}], "before": ..., "after": ..., "note": ...}.
+
+    Before: ``extracted_means`` of ``cache`` with ``stats`` (None without a cache: the panels then
+    have only "after"); after: the model's enhanced features from its outputs.npz. No panels where
+    the variant has no such features or there are too few test videos.
+    """
     labels_by_id = dict(zip(manifest["video_id"], manifest["label"]))
-    ids = outputs["video_ids"][:limit] if limit else outputs["video_ids"]
+    ids = list(outputs["video_ids"][:limit] if limit else outputs["video_ids"])
     labels = np.array([labels_by_id[v] for v in ids])
     emb = outputs["embeddings"]
     two = ["genuine", "forged"]
-    panels = [("audio", "f_a_embed", "f_a", np.isin(labels, AUDIO_FAKE).astype(int), two),
-              ("visual", "f_v_embed", "f_v", np.isin(labels, VISUAL_FAKE).astype(int), two),
-              ("multimodal", "f_m_embed", "f_m", labels, list(CLASS_SHORT_NAMES))]
-    panels = [p for p in panels if p[1] in emb and p[2] in emb]
+    panels = [("audio", "f_a", np.isin(labels, AUDIO_FAKE).astype(int), two),
+              ("visual", "f_v", np.isin(labels, VISUAL_FAKE).astype(int), two),
+              ("multimodal", "f_m", labels, list(CLASS_SHORT_NAMES))]
+    panels = [p for p in panels if p[1] in emb]
+    sources = {"before": BEFORE_SOURCE if cache is not None else None, "after": AFTER_SOURCE}
     if not panels or len(ids) < 5:
-        return {"videos": list(ids), "panels": [],
+        return {"videos": ids, "panels": [], **sources,
                 "note": "t-SNE skipped: the variant has no such features or too few test videos."}
+    before = extracted_means(cache, ids, stats) if cache is not None else None
     out = []
-    for name, before, after, colour, names in panels:
-        points = {}
-        for stage, key in (("before", before), ("after", after)):
-            x = emb[key][: len(ids)].astype(np.float64)
-            perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
-            xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(x)
-            points[stage] = [[float(a), float(b)] for a, b in xy]
-        out.append({"name": name, "names": names, "colour": [int(c) for c in colour], **points})
-    return {"videos": list(ids), "panels": out, "note": f"t-SNE of {len(ids)} test videos."}
+    for name, after, colour, names in panels:
+        out.append({"name": name, "names": names, "colour": [int(c) for c in colour],
+                    "before": _tsne_points(before[name], seed) if before is not None else None,
+                    "after": _tsne_points(emb[after][: len(ids)], seed)})
+    note = f"t-SNE of {len(ids)} test videos. Before: {BEFORE_SOURCE}. After: {AFTER_SOURCE}."
+    if before is None:
+        note = f"t-SNE of {len(ids)} test videos, after enhancement only (no feature cache was given)."
+    return {"videos": ids, "panels": out, **sources, "note": note}
 
 
 # --------------------------------------------------------------------------- the file
 
 def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=None, model=None) -> dict:
     """Everything the report and its page compute: the floor, Fig. 3 (with ``cache`` and ``model``;
-    otherwise None) and Fig. 4. ``classes``: the full model's classes.csv; ``outputs``: its
+    otherwise None) and Fig. 4 (its pre-trained panels with ``cache`` and ``model``, whose train
+    statistics standardise the features). ``classes``: the full model's classes.csv; ``outputs``: its
     ``read_outputs``."""
     limit = config.get("report", {}).get("tsne_videos", 200)
-    deviation = None
+    deviation = stats = None
     if cache is not None and model is not None:
-        deviation = temporal_deviation(cache, manifest, checkpoint_stats(model, cache, manifest), model=model,
-                                       split="test", limit=limit)
+        stats = checkpoint_stats(model, cache, manifest)
+        deviation = temporal_deviation(cache, manifest, stats, model=model, split="test", limit=limit)
     return {"format": FORMAT, "floor": floor_metrics(classes, manifest, config),
             "deviation": deviation, "deviation_ratios": deviation_ratios(deviation) if deviation else None,
-            "tsne": tsne_data(outputs, manifest, limit)}
+            "tsne": tsne_data(outputs, manifest, limit, cache if stats is not None else None, stats)}
 
 
 def read_report_data(path) -> dict:
@@ -190,8 +230,9 @@ def main(argv=None) -> int:
     parser.add_argument("--manifest", required=True, help="manifest.jsonl")
     parser.add_argument("--classes", required=True, help="the full model's test classes.csv (the floor)")
     parser.add_argument("--outputs", required=True, help="its test outputs.npz (Fig. 4)")
-    parser.add_argument("--model", required=True, help="its model.pt (Fig. 3: statistics and enhanced features)")
-    parser.add_argument("--features", required=True, help="the feature cache folder (Fig. 3)")
+    parser.add_argument("--model", required=True, help="its model.pt (train statistics, enhanced features)")
+    parser.add_argument("--features", required=True,
+                        help="the feature cache folder (Fig. 3, Fig. 4's pre-trained panels)")
     parser.add_argument("--out", required=True, help="report_data.json to write")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass
 
-TASKS = ("multitask", "visual", "audio")
+TASKS = ("multitask", "visual", "audio", "joint")
 DEVIATION_FNS = ("l1", "l2", "cosine", "kl", "mse")
 DEVIATION_OBJECTIVES = ("a", "v", "m", "a+v", "a+v+m")
 TPPA_NORMS = ("sigmoid", "softmax", "mean", "sum", "none")
@@ -88,7 +88,8 @@ class WMMTConfig(_DictMixin):
     inter_fe: bool = True
     mtl: bool = True  # False: only the multimodal task T_m is built and trained
     use_dp: bool = True  # deviation perceiving loss L_dp
-    task: str = "multitask"  # "visual" / "audio": Table IV single-task models
+    # "visual" / "audio": Table IV's single-task models; "joint": T_v and T_a trained together, no T_m
+    task: str = "multitask"
     deviation_fn: str = "mse"  # Table V
     deviation_objective: str = "m"  # Table VI
     tppa_norm: str = "sigmoid"  # sigma of Eq. 6 / Eq. 9 (see docs/decisions/model.md)
@@ -134,7 +135,7 @@ class WMMTConfig(_DictMixin):
         for name in ("topk_ratio", "dp_topk_ratio"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"WMMTConfig.{name} must be in (0, 1]")
-        if self.task != "multitask":
+        if self.task in ("visual", "audio"):
             # A single-task model sees one modality only: there is no partner for InterFE,
             # and only that modality's features can carry the deviation loss.
             if self.inter_fe:
@@ -143,14 +144,25 @@ class WMMTConfig(_DictMixin):
                 raise ValueError(
                     f"WMMTConfig: task={self.task!r} needs deviation_objective={self.task[0]!r} (or use_dp: false)"
                 )
+        if self.task == "joint":
+            # Table IV's "with MTL": T_v and T_a trained together, each on its own IntraFE'd stream;
+            # no InterFE and no T_m (docs/decisions/model.md), so there is no F_m for L_dp either.
+            if self.inter_fe:
+                raise ValueError("WMMTConfig: task='joint' trains T_v and T_a without InterFE; set inter_fe: false")
+            if not self.mtl:
+                raise ValueError("WMMTConfig: task='joint' is the multitask training of T_v and T_a; "
+                                 "mtl: false (only T_m) contradicts it")
+            if self.use_dp and "m" in self.deviation_objective.split("+"):
+                raise ValueError(f"WMMTConfig: task='joint' has no F_m; deviation_objective must be 'a', 'v' or "
+                                 f"'a+v' (got {self.deviation_objective!r}), or use_dp: false")
 
     @property
     def has_visual(self) -> bool:
-        return self.task in ("multitask", "visual")
+        return self.task in ("multitask", "visual", "joint")
 
     @property
     def has_audio(self) -> bool:
-        return self.task in ("multitask", "audio")
+        return self.task in ("multitask", "audio", "joint")
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -159,6 +171,8 @@ class WMMTConfig(_DictMixin):
             return ("v",)
         if self.task == "audio":
             return ("a",)
+        if self.task == "joint":
+            return ("v", "a")
         return ("v", "a", "m") if self.mtl else ("m",)
 
 

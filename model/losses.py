@@ -7,6 +7,9 @@ L = lambda_m L_m + lambda_v L_v + lambda_a L_a + phi L_dp
   probability equals the 2-class cross-entropy of the logits, which is what is computed
   (numerically stable). y_v = 1 for labels {1, 2}; y_a = 1 for labels {1, 3}.
 - L_m (Eq. 4): 4-class cross-entropy of the multimodal video logits.
+- Table IV's single-task models train their own BCE with weight 1 (+ phi L_dp); the joint
+  model of T_v and T_a (task "joint", no T_m) trains the sum of the two single-task losses,
+  L_v + L_a + phi (L_vdp + L_adp), so each head gets exactly the loss it gets alone.
 - L_dp (Eq. 11-14): deviation perceiving loss on adjacent-frame deviations f(x_t, x_{t+1})
   of the chosen objective features, pushed up for forged and down for genuine videos. The
   target follows the objective (``dp_target: modality``, the default): psi (any fake) for
@@ -138,7 +141,9 @@ def deviation_perceiving_loss(outputs: WMMTOutput, labels: torch.Tensor, cfg: WM
 def wmmt_loss(outputs: WMMTOutput, labels: torch.Tensor, cfg: WMMTConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. 15. Returns (total loss, {part name: float}) for the parts the config trains.
 
-    Single-task models (Table IV) train their own head only; without MTL only L_m (and L_dp).
+    Single-task models (Table IV) train their own head only; without MTL only L_m (and L_dp). The
+    joint model of T_v and T_a (task "joint") trains L_v + L_a with weight 1 each, and phi on each
+    of its deviation objectives (their sum; ``loss_dp`` reports their mean, as for every model).
     """
     labels = labels.to(outputs.mask.device).long()
     total = torch.zeros((), device=outputs.mask.device)
@@ -150,15 +155,18 @@ def wmmt_loss(outputs: WMMTOutput, labels: torch.Tensor, cfg: WMMTConfig) -> tup
             parts["loss_v"] = F.cross_entropy(outputs.video_v.float(), visual_target(labels))
             parts["loss_a"] = F.cross_entropy(outputs.video_a.float(), audio_target(labels))
             total = total + cfg.lambda_v * parts["loss_v"] + cfg.lambda_a * parts["loss_a"]
-    elif cfg.task == "visual":
-        parts["loss_v"] = F.cross_entropy(outputs.video_v.float(), visual_target(labels))
-        total = total + parts["loss_v"]
-    else:
-        parts["loss_a"] = F.cross_entropy(outputs.video_a.float(), audio_target(labels))
-        total = total + parts["loss_a"]
+    else:  # "visual", "audio" or "joint": weight 1 on each binary task's own BCE
+        if cfg.task in ("visual", "joint"):
+            parts["loss_v"] = F.cross_entropy(outputs.video_v.float(), visual_target(labels))
+            total = total + parts["loss_v"]
+        if cfg.task in ("audio", "joint"):
+            parts["loss_a"] = F.cross_entropy(outputs.video_a.float(), audio_target(labels))
+            total = total + parts["loss_a"]
     if cfg.use_dp:
         parts["loss_dp"] = deviation_perceiving_loss(outputs, labels, cfg)
-        total = total + cfg.phi * parts["loss_dp"]
+        # The joint model sums its objectives (each as in its single-task model); the others average them.
+        count = len(OBJECTIVE_FEATURES[cfg.deviation_objective]) if cfg.task == "joint" else 1
+        total = total + cfg.phi * count * parts["loss_dp"]
     report = {name: float(value.detach()) for name, value in parts.items()}
     report["loss"] = float(total.detach())
     return total, report

@@ -31,7 +31,7 @@ from model.engine import LOG_FIELDS, autocast, better, records_digest
 from model.inference import VideoResult, per_video
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.proposals import ProposalPolicy
-from model.wmmt import WMMTOutput
+from model.wmmt import WMMTOutput, joint_class_probs
 from wmmt.classification import roc_auc
 from wmmt.metrics import ap_at_iou
 from wmmt.vocab import PAPER_AP_IOUS, REAL
@@ -56,6 +56,9 @@ class VideoDevMetrics:
         self.losses.append(float(loss) * len(labels))
         if out.video_m is not None:
             probs = torch.softmax(out.video_m.float(), dim=-1)  # (B, 4)
+            pred, target = probs.argmax(-1), labels
+        elif out.video_v is not None and out.video_a is not None:  # T_v and T_a trained jointly, no h_m
+            probs = joint_class_probs(out.video_v, out.video_a)  # (B, 4): 4-class from the two binary heads
             pred, target = probs.argmax(-1), labels
         else:
             video = out.video_v if out.video_v is not None else out.video_a

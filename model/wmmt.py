@@ -4,7 +4,7 @@ visual (B, T, Dv), audio (B, T, Da), mask (B, T)
   -> input embeddings F_v, F_a (Conv1d k=3 -> ReLU -> LayerNorm; visual channel pairs averaged first)
   -> IntraFE (TPPA within each modality): F'_v, F'_a
   -> InterFE (TPPA across modalities: a2v -> F''_v, v2a -> F''_a)
-  -> F_m = concat(F''_v, F''_a)
+  -> F_m = concat(F''_v, F''_a)  (task "multitask" only: "joint" trains T_v and T_a without InterFE or T_m)
   -> localisation heads h_v, h_a, h_m: forgery activation sequences (FAS) P_v (B, T, 2),
      P_a (B, T, 2), P_m (B, T, 4) as per-frame logits
   -> classification by temporal aggregation of each FAS (Eq. 2): video-level logits.
@@ -26,7 +26,7 @@ from torch import nn
 
 from model.config import WMMTConfig
 from model.tppa import TPPA
-from wmmt.vocab import AUDIO_ONLY_FAKE, NUM_CLASSES, REAL, VISUAL_ONLY_FAKE
+from wmmt.vocab import AUDIO_ONLY_FAKE, BOTH_FAKE, NUM_CLASSES, REAL, VISUAL_ONLY_FAKE
 
 
 def _zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -98,7 +98,7 @@ def aggregate(fas: torch.Tensor, mask: torch.Tensor, method: str, topk_ratio: fl
 class WMMTOutput:
     """What ``WMMT.forward`` returns, in training and in evaluation alike.
 
-    Heads that a configuration does not build (single-task or no-MTL variants) are None.
+    Heads that a configuration does not build (single-task, joint T_v + T_a, or no-MTL variants) are None.
     ``features`` holds the enhanced streams (f_v = F''_v, f_a = F''_a, f_m = F_m) and the
     embeddings before enhancement (f_v_embed, f_a_embed, f_m_embed), all (B, T, *), for
     the deviation loss and the t-SNE figures.
@@ -235,6 +235,22 @@ def frame_fake_probs(fas: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.softmax(fas.float(), dim=-1)[..., REAL]
 
 
+def joint_class_probs(video_v: torch.Tensor, video_a: torch.Tensor) -> torch.Tensor:
+    """The four class probabilities from the two binary video heads of a model without h_m (task
+    "joint"), the tracks taken as independent: real (1 - p_v)(1 - p_a), both p_v p_a, visual-only
+    p_v (1 - p_a), audio-only (1 - p_v) p_a, with p_v, p_a each head's P(fake). (B, 2), (B, 2) -> (B, 4).
+    Their argmax is the pair of the heads' own decisions: both fake -> 1, visual only -> 2, audio
+    only -> 3, neither -> 0."""
+    p_v = torch.softmax(video_v.float(), dim=-1)[:, 1]  # (B,)
+    p_a = torch.softmax(video_a.float(), dim=-1)[:, 1]  # (B,)
+    probs = torch.zeros(p_v.shape[0], NUM_CLASSES, device=p_v.device)
+    probs[:, REAL] = (1 - p_v) * (1 - p_a)
+    probs[:, BOTH_FAKE] = p_v * p_a
+    probs[:, VISUAL_ONLY_FAKE] = p_v * (1 - p_a)
+    probs[:, AUDIO_ONLY_FAKE] = (1 - p_v) * p_a
+    return probs
+
+
 @torch.no_grad()
 def select_expert(outputs: WMMTOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Modality-aware expert selection (Sec. III-C3).
@@ -244,8 +260,10 @@ def select_expert(outputs: WMMTOutput) -> tuple[torch.Tensor, torch.Tensor, torc
     i.e. the summed probability of the three fake classes), 2 -> h_v on F''_v,
     3 -> h_a on F''_a, 0 -> genuine (the h_m score is still returned; the proposal step
     emits nothing for class 0). A variant without a head falls back to h_m (no-MTL) or,
-    for single-task models, the one head decides both class and score. Padded frames
-    score 0.
+    for single-task models, the one head decides both class and score. A model without h_m
+    but with both binary heads (task "joint") takes its class from them (``joint_class_probs``)
+    and the chosen head's frame scores: h_v for class 2, h_a for class 3, and for classes 1
+    and 0 the larger of the two, max(P_v, P_a), frame by frame. Padded frames score 0.
     """
     mask = outputs.mask
     if outputs.video_m is not None:
@@ -256,6 +274,13 @@ def select_expert(outputs: WMMTOutput) -> tuple[torch.Tensor, torch.Tensor, torc
             if fas is not None:
                 chosen = (video_class == cls).unsqueeze(-1)  # (B, 1)
                 fake_score = torch.where(chosen, frame_fake_probs(fas), fake_score)
+    elif outputs.video_v is not None and outputs.video_a is not None:
+        class_probs = joint_class_probs(outputs.video_v, outputs.video_a)  # (B, 4)
+        video_class = class_probs.argmax(dim=-1)  # (B,)
+        p_v, p_a = frame_fake_probs(outputs.fas_v), frame_fake_probs(outputs.fas_a)  # (B, T) each
+        fake_score = torch.maximum(p_v, p_a)  # classes 1 and 0: either track may be the forged one
+        fake_score = torch.where((video_class == VISUAL_ONLY_FAKE).unsqueeze(-1), p_v, fake_score)
+        fake_score = torch.where((video_class == AUDIO_ONLY_FAKE).unsqueeze(-1), p_a, fake_score)
     else:
         # Single-task model: its binary head gives the class (fake -> 2 visual / 3 audio).
         fas, video, fake_cls = (

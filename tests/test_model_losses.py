@@ -164,3 +164,38 @@ def test_deviation_reductions_of_eq_11_by_hand():
     assert top.item() == pytest.approx(2.5)
     with pytest.raises(ValueError, match="reduction"):
         deviation_score(x, mask, "mse", 0.2, "max")
+
+
+def test_joint_loss_is_the_sum_of_the_two_single_task_losses_by_hand():
+    # Table IV's "with MTL": L = L_v + L_a + phi (L_vdp + L_adp), weight 1 on each BCE as in "T only".
+    f_v = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [2.0, 0.0]]] * 4)  # mse devs 2, 0 -> top-1 score 2
+    f_a = torch.tensor([[[0.0], [0.0], [1.0]]] * 4)  # mse devs 0, 1 -> top-1 score 1
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    video_v = torch.tensor([[0.0, 1.0], [0.5, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    video_a = torch.tensor([[2.0, 0.0], [0.0, 0.3], [0.0, 0.0], [0.0, -1.0]])
+    out = WMMTOutput(None, None, None, video_v, video_a, None, mask, {"f_v": f_v, "f_a": f_a})
+    cfg = WMMTConfig(task="joint", inter_fe=False, deviation_objective="a+v", dp_topk_ratio=0.5, phi=0.3)
+    total, parts = wmmt_loss(out, LABELS, cfg)
+
+    def bce(p_fake, y):
+        return -math.log(p_fake if y else 1 - p_fake)
+
+    def p_fake(logits):
+        return math.exp(logits[1]) / (math.exp(logits[0]) + math.exp(logits[1]))
+
+    y_v, y_a = [0, 1, 1, 0], [0, 1, 0, 1]  # labels 0 real, 1 both, 2 visual, 3 audio
+    loss_v = sum(bce(p_fake(video_v[i].tolist()), y_v[i]) for i in range(4)) / 4
+    loss_a = sum(bce(p_fake(video_a[i].tolist()), y_a[i]) for i in range(4)) / 4
+    dp_v = sum(bce(1 / (1 + math.exp(-2.0)), y) for y in y_v) / 4  # each modality's own target
+    dp_a = sum(bce(1 / (1 + math.exp(-1.0)), y) for y in y_a) / 4
+    assert parts["loss_v"] == pytest.approx(loss_v, rel=1e-5)
+    assert parts["loss_a"] == pytest.approx(loss_a, rel=1e-5)
+    assert "loss_m" not in parts
+    assert parts["loss_dp"] == pytest.approx((dp_v + dp_a) / 2, rel=1e-5)  # logged as the mean
+    assert total.item() == pytest.approx(loss_v + loss_a + 0.3 * (dp_v + dp_a), rel=1e-5)
+    # ... which is what the two single-task rows ("T_v only", "T_a only") train, added.
+    alone = [wmmt_loss(out, LABELS, WMMTConfig(task=t, inter_fe=False, deviation_objective=t[0], dp_topk_ratio=0.5,
+                                                phi=0.3))[0] for t in ("visual", "audio")]
+    assert total.item() == pytest.approx(sum(x.item() for x in alone), rel=1e-5)
+    _, parts = wmmt_loss(out, LABELS, cfg.replace(use_dp=False))
+    assert set(parts) == {"loss_v", "loss_a", "loss"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.config import TrainConfig, WMMTConfig
-from model.wmmt import WMMT, WMMTOutput, aggregate, frame_fake_probs, select_expert
+from model.wmmt import WMMT, WMMTOutput, aggregate, frame_fake_probs, joint_class_probs, select_expert
 
 DV, DA = 8, 6
 
@@ -18,7 +18,9 @@ VARIANTS = {
     "no_dp": dict(use_dp=False),
     "visual_only": dict(task="visual", inter_fe=False, deviation_objective="v"),
     "audio_only": dict(task="audio", inter_fe=False, deviation_objective="a"),
-    "mean_softmax": dict(aggregation="mean", tppa_norm="softmax", intra_skip="none", inter_skip="none", reduce_visual=False),
+    "joint_mtl": dict(task="joint", inter_fe=False, deviation_objective="a+v"),
+    "mean_softmax": dict(aggregation="mean", tppa_norm="softmax", intra_skip="none", inter_skip="none",
+                         reduce_visual=False),
 }
 
 
@@ -184,3 +186,78 @@ def test_input_regularisation_acts_in_training_only():
     assert torch.all(train_out.features["f_v"][1, 7:] == 0)
     with pytest.raises(ValueError, match="input_dropout"):
         tiny().replace(input_dropout=1.0)
+
+
+# --------------------------------------------------------------------------- Table IV "with MTL": T_v + T_a jointly
+
+JOINT = dict(task="joint", inter_fe=False, deviation_objective="a+v")
+
+
+def test_joint_task_has_both_binary_heads_and_no_inter_fe_or_h_m():
+    torch.manual_seed(0)
+    model = WMMT(tiny(**JOINT)).eval()
+    assert model.head_v is not None and model.head_a is not None and model.head_m is None
+    assert model.intra_v is not None and model.intra_a is not None
+    assert not hasattr(model, "inter_a2v") and not hasattr(model, "inter_v2a")
+    visual, audio, mask = batch([9, 6])
+    out = model(visual, audio, mask)
+    assert out.fas_v.shape == (2, 9, 2) and out.fas_a.shape == (2, 9, 2) and out.video_v.shape == (2, 2)
+    assert out.fas_m is None and out.video_m is None
+    assert set(out.features) == {"f_v", "f_a", "f_v_embed", "f_a_embed"}  # no F_m
+    # F''_v is IntraFE on the visual embedding alone (no InterFE): h_v never sees the audio.
+    expected_f_v = model.intra_v(out.features["f_v_embed"], out.features["f_v_embed"], mask)
+    torch.testing.assert_close(out.features["f_v"], expected_f_v)
+    other = model(visual, torch.randn_like(audio), mask)
+    torch.testing.assert_close(other.fas_v, out.fas_v)
+    assert not torch.allclose(other.fas_a, out.fas_a)
+    other = model(torch.randn_like(visual), audio, mask)
+    torch.testing.assert_close(other.fas_a, out.fas_a)
+
+
+def test_joint_task_config_errors():
+    with pytest.raises(ValueError, match="task='joint' trains T_v and T_a without InterFE"):
+        tiny(task="joint", deviation_objective="a+v")  # inter_fe defaults to true
+    with pytest.raises(ValueError, match="mtl: false"):
+        tiny(**JOINT, mtl=False)
+    for objective in ("m", "a+v+m"):
+        with pytest.raises(ValueError, match="has no F_m"):
+            tiny(**{**JOINT, "deviation_objective": objective})
+    assert tiny(**{**JOINT, "deviation_objective": "m", "use_dp": False}).heads == ("v", "a")
+    assert tiny(**{**JOINT, "deviation_objective": "v"}).heads == ("v", "a")
+
+
+def _joint_outputs(p_v: float, p_a: float) -> WMMTOutput:
+    """One video of 4 frames (the last padding); video heads with P(fake) p_v and p_a."""
+    def logits(p):
+        return torch.tensor([[0.0, float(torch.logit(torch.tensor(p)))]])  # softmax -> [1 - p, p]
+
+    fas_v = torch.tensor([[[0.0, 2.0], [0.0, -1.0], [0.0, 0.5], [0.0, 4.0]]])
+    fas_a = torch.tensor([[[0.0, -3.0], [0.0, 1.5], [0.0, 0.5], [0.0, 4.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    return WMMTOutput(fas_v, fas_a, None, logits(p_v), logits(p_a), None, mask)
+
+
+def _sig(x: float) -> float:
+    return 1.0 / (1.0 + torch.exp(torch.tensor(-x)).item())
+
+
+# (P_v fake, P_a fake) -> class; frame scores by hand: P_v = sigmoid(fas_v[1] - fas_v[0]), same for P_a.
+P_V_FRAMES = [_sig(2.0), _sig(-1.0), _sig(0.5), 0.0]
+P_A_FRAMES = [_sig(-3.0), _sig(1.5), _sig(0.5), 0.0]
+MAX_FRAMES = [max(v, a) for v, a in zip(P_V_FRAMES, P_A_FRAMES)]
+
+
+@pytest.mark.parametrize("p_v, p_a, video_class, frames", [
+    (0.9, 0.8, 1, MAX_FRAMES),  # both heads say fake -> both forged, max(P_v, P_a)
+    (0.9, 0.2, 2, P_V_FRAMES),  # visual only -> h_v
+    (0.3, 0.7, 3, P_A_FRAMES),  # audio only -> h_a
+    (0.1, 0.4, 0, MAX_FRAMES),  # neither -> genuine (the gate drops its segments)
+])
+def test_joint_expert_selection_by_hand(p_v, p_a, video_class, frames):
+    out = _joint_outputs(p_v, p_a)
+    cls, score, probs = select_expert(out)
+    assert cls.tolist() == [video_class]
+    torch.testing.assert_close(score, torch.tensor([frames]))
+    expected = [(1 - p_v) * (1 - p_a), p_v * p_a, p_v * (1 - p_a), (1 - p_v) * p_a]
+    torch.testing.assert_close(probs, torch.tensor([expected]))
+    torch.testing.assert_close(joint_class_probs(out.video_v, out.video_a), probs)

@@ -51,6 +51,7 @@ def _note(text: str) -> str:
 
 
 def results_section(config, dataset, metrics, inputs: DatasetInputs, data: dict | None, figs: Figures) -> str:
+    from evaluation.report import protocols_markdown
     from evaluation.tables import main_results_table
 
     fmt = config["datasets"][dataset]["format"]
@@ -58,9 +59,10 @@ def results_section(config, dataset, metrics, inputs: DatasetInputs, data: dict 
     note = "not built (ablations: false)" if not config.get("ablations", True) else "not built"
     floor = data["floor"] if data else None
     text, rows = main_results_table(dataset, fmt, metrics, reference, floor, reference_note=note)
+    protocols = protocols_markdown(metrics, reference)  # the dataset's own protocol, as report.md shows it
     return (f"<p>Layout of the paper's {html.escape(INTRA_DATASET[fmt][0])}; test split: "
             f"{metrics.get('num_videos', '?')} videos.</p>" + markdown_to_html(text)
-            + figs.html(F.table_figure(rows)))
+            + figs.html(F.table_figure(rows)) + (markdown_to_html(protocols, level_offset=1) if protocols else ""))
 
 
 def classification_section(metrics, figs: Figures) -> str | None:
@@ -149,15 +151,20 @@ def _videos_note(records: list[dict], counts: dict) -> str:
         "The list starts with the failures; click a column to sort, a row to show the video.")
 
 
-def _random_weights_warning(inputs: DatasetInputs) -> str:
+def _features_notes(inputs: DatasetInputs) -> str:
+    """Where the features came from (imported .npy files), and a warning for random-weight extractors."""
+    from evaluation.report import features_source
+
     if inputs.summary is None or not Path(inputs.summary).is_file():
         return ""
-    random_parts = [k for k, v in (_load_json(inputs.summary).get("extractor", {}).get("random_weights") or {}).items()
-                    if v]
-    if not random_parts:
-        return ""
-    return (f'<div class="warning"><b>The {html.escape(" and ".join(random_parts))} features come from '
-            "RANDOM-weight extractors</b>: the numbers test the pipeline, not the method.</div>")
+    summary = _load_json(inputs.summary)
+    source = features_source(summary)
+    out = markdown_to_html(source) if source else ""
+    random_parts = [k for k, v in (summary.get("extractor", {}).get("random_weights") or {}).items() if v]
+    if random_parts:
+        out += (f'<div class="warning"><b>The {html.escape(" and ".join(random_parts))} features come from '
+                "RANDOM-weight extractors</b>: the numbers test the pipeline, not the method.</div>")
+    return out
 
 
 def build_dataset_page(config: dict, dataset: str, inputs: DatasetInputs, out, copy_mb: float) -> Path:
@@ -175,7 +182,7 @@ def build_dataset_page(config: dict, dataset: str, inputs: DatasetInputs, out, c
     data = read_report_data(inputs.report_data) if inputs.report_data else None
     figs = Figures()
     sections = [("results", "Temporal forgery localization",
-                 _random_weights_warning(inputs) + results_section(config, dataset, metrics, inputs, data, figs))]
+                 _features_notes(inputs) + results_section(config, dataset, metrics, inputs, data, figs))]
     optional = [("classification", "Forgery type (four classes)", classification_section(metrics, figs)),
                 ("training", "Training curves", training_section(inputs.train_logs, figs)),
                 ("deviation", "Temporal deviation (cf. Fig. 3)", deviation_section(data, figs)),

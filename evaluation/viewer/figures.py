@@ -118,12 +118,14 @@ def tsne_figure(tsne: dict):
         return None
     go, make_subplots = _go()
     panels, ids = tsne["panels"], tsne["videos"]
-    fig = make_subplots(rows=2, cols=len(panels), subplot_titles=[
-        f"{p['name']}, {stage}" for stage in ("pre-trained", "WMMT-enhanced") for p in panels])
+    stages = [s for s in ("before", "after") if panels[0][s] is not None]  # no feature cache: "after" only
+    titles = {"before": "pre-trained (extracted)", "after": "WMMT-enhanced"}
+    fig = make_subplots(rows=len(stages), cols=len(panels), subplot_titles=[
+        f"{p['name']}, {titles[stage]}" for stage in stages for p in panels])
     seen = set()
     for col, panel in enumerate(panels, start=1):
         colour = np.asarray(panel["colour"])
-        for row, stage in enumerate(("before", "after"), start=1):
+        for row, stage in enumerate(stages, start=1):
             xy = np.asarray(panel[stage])
             for c in np.unique(colour):
                 sel = colour == c
@@ -135,7 +137,7 @@ def tsne_figure(tsne: dict):
                 seen.add(label)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=620, margin=dict(t=40, b=20))
+    fig.update_layout(height=310 * len(stages), margin=dict(t=40, b=20))
     return fig
 
 

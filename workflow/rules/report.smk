@@ -1,7 +1,8 @@
 # Reports: what the report computes (the floor, Fig. 3 with the trained model, Fig. 4's t-SNE),
 # once, into report_data.json; the Markdown report of a dataset rendered from it (Table I
-# layout beside the paper's numbers, with the fully supervised reference and a floor;
-# confusion matrix, FAS timelines, extraction failures, extractor and model identity,
+# layout beside the paper's numbers, with the fully supervised reference and a floor, and the
+# dataset's own protocol for both; where imported features came from; confusion matrix, FAS
+# timelines, extraction failures, extractor and model identity,
 # ablation tables, cross-dataset results, Fig. 3 and Fig. 4). report.html (viewer.smk) is
 # rendered from the same file.
 
