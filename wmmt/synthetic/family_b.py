@@ -8,7 +8,8 @@ Family ``b`` shares none of those traces (docs/decisions/synthetic.md):
 * audio: the span says other words in the speaker's own voice (a voice clone: same pitch,
   formants, speaking rate and loudness), as a text-to-speech system makes them: a monotone
   pitch (no declination, accents or vibrato), through a vocoder that does not keep the phase
-  (STFT magnitude kept, phase randomised), in another room (reverberation); full band,
+  (STFT magnitude kept, phase randomised) and a low-rate codec (the weakest bins of each
+  short-time spectrum dropped: spectral holes), in another room (reverberation); full band,
   cross-faded in over 20 ms, with the original room noise running on underneath unchanged;
 * visual: the eye region is swapped for another person's eyes (iris colour, eye size and
   spacing), with per-frame landmark jitter, at a lower resolution (blurred by down- and
@@ -47,19 +48,21 @@ class SwapArtefacts:
     feather: int  # width of the blending ramp at the band's edge (px)
     flatten: float  # 1: monotone pitch, 0: the speaker's intonation
     vocoder: float  # fraction of a full turn by which the STFT phase is randomised (0: kept)
+    holes: float  # share of each short-time spectrum's weakest bins a low-rate codec drops (0: none)
     reverb: tuple[float, float]  # RT60 of the other room (s)
     wet: float  # share of the reverberant signal
+    clip: float  # the output saturates at this fraction of its peak (an over-driven output stage); 1: none
 
 
 ARTEFACTS_B = {
     "subtle": SwapArtefacts(band=(2.4, 1.2, 1.4), eye_scale=(0.05, 0.1), jitter=1, blur=2, quant=6.0, feather=3,
-                            flatten=0.7, vocoder=0.15, reverb=(0.15, 0.25), wet=0.2),
+                            flatten=0.7, vocoder=0.15, holes=0.2, reverb=(0.15, 0.25), wet=0.2, clip=0.8),
     "strong": SwapArtefacts(band=(2.6, 2.0, 1.8), eye_scale=(0.1, 0.2), jitter=1, blur=2, quant=14.0, feather=4,
-                            flatten=1.0, vocoder=0.4, reverb=(0.25, 0.4), wet=0.35),
+                            flatten=1.0, vocoder=0.4, holes=0.4, reverb=(0.25, 0.4), wet=0.35, clip=0.5),
     "obvious": SwapArtefacts(band=(2.8, 3.0, 2.2), eye_scale=(0.15, 0.25), jitter=2, blur=3, quant=24.0, feather=4,
-                             flatten=1.0, vocoder=0.7, reverb=(0.4, 0.6), wet=0.5),
-    "glaring": SwapArtefacts(band=(3.0, 3.0, 2.2), eye_scale=(0.2, 0.3), jitter=3, blur=4, quant=36.0, feather=4,
-                             flatten=1.0, vocoder=1.0, reverb=(0.5, 0.8), wet=0.6),
+                             flatten=1.0, vocoder=0.7, holes=0.5, reverb=(0.3, 0.5), wet=0.4, clip=0.35),
+    "glaring": SwapArtefacts(band=(4.4, 3.0, 3.0), eye_scale=(0.25, 0.4), jitter=3, blur=10, quant=36.0, feather=4,
+                             flatten=1.0, vocoder=1.0, holes=0.5, reverb=(0.3, 0.5), wet=0.4, clip=0.2),
 }
 
 
@@ -132,10 +135,13 @@ def _cloned_speech(
     new_tracks.f0 = voice.f0 + (new_tracks.f0 - voice.f0) * (1 - level.flatten)
     new = _synthesize(new_tracks, replace(voice, level=voice.level * rng.uniform(0.9, 1.1)), rng)
     rms = np.sqrt(np.mean(new**2))
-    if level.vocoder:
-        new = _lose_phase(new, level.vocoder, rng)
+    if level.vocoder or level.holes:
+        new = _vocode(new, level.vocoder, level.holes, rng)
     if level.wet:
         new = (1 - level.wet) * new + level.wet * _reverb(new, rng.uniform(*level.reverb), rng)
+    if level.clip < 1:
+        peak = level.clip * np.abs(new).max()
+        new = np.clip(new, -peak, peak)
     new *= rms / (np.sqrt(np.mean(new**2)) + 1e-12)  # the dry clone's loudness
     fade = _fade(len(new))
     return fade * new + (1 - fade) * speech + noise, new_tracks
@@ -150,13 +156,18 @@ def _fade(n: int) -> np.ndarray:
     return weights
 
 
-def _lose_phase(x: np.ndarray, amount: float, rng: np.random.Generator, n: int = 512, hop: int = 128) -> np.ndarray:
-    """``x`` (S,) re-synthesised from its short-time spectra with the phase randomised by ``amount`` of a turn."""
+def _vocode(x: np.ndarray, amount: float, holes: float, rng: np.random.Generator, n: int = 512,
+            hop: int = 128) -> np.ndarray:
+    """``x`` (S,) re-synthesised from its short-time spectra with the phase randomised by ``amount`` of a
+    turn and the weakest ``holes`` of each spectrum's bins dropped."""
     window = np.hanning(n + 1)[:n]
     padded = np.pad(x, n)
     starts = np.arange(0, len(padded) - n + 1, hop)
     spectra = np.fft.rfft(padded[starts[:, None] + np.arange(n)] * window, axis=1)  # (F, n/2 + 1)
     spectra = spectra * np.exp(1j * amount * rng.uniform(-np.pi, np.pi, spectra.shape))
+    if holes:
+        magnitude = np.abs(spectra)
+        spectra[magnitude < np.quantile(magnitude, holes, axis=1, keepdims=True)] = 0
     frames = np.fft.irfft(spectra, n, axis=1) * window
     out, norm = np.zeros(len(padded)), np.zeros(len(padded))
     for k, s in enumerate(starts):  # overlap-add
