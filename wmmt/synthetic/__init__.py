@@ -10,12 +10,15 @@ colour and shape, background).
 
 Fake videos are made the way LAV-DF makes them: each fake is a copy of a real video
 of the same split (its ``original``) with 1 to 3 short segments edited, in the audio,
-the video or both (``wmmt.synthetic.forgeries``). The edits are level-matched, so no
-global statistic of a video tells fake from real; only the local content does.
+the video or both. The edits are level-matched, so no global statistic of a video
+tells fake from real; only the local content does. Two independent families of edits
+(``family``): ``a`` (the default; ``wmmt.synthetic.forgeries``: lip-sync patch, another
+voice) and ``b`` (``wmmt.synthetic.family_b``: eye-region swap, a TTS voice clone), for
+training on one generator and testing on another.
 
 The package, by concern: ``plan`` (which clips, splits, classes, segments), ``voice``,
 ``face``, ``forgeries``, ``render`` (one clip in memory), ``encoding`` (mp4),
-``metadata`` (the records), and here the generation of a whole dataset.
+``family_b``, ``metadata`` (the records), and here the generation of a whole dataset.
 
 Outputs, written atomically (each mp4 to a temporary name then renamed, the metadata
 last, so a killed run never leaves metadata naming a missing or half-written file):
@@ -45,16 +48,19 @@ from pathlib import Path
 
 from wmmt.io import atomic_path, write_json
 from wmmt.synthetic.encoding import _encode, check_video
+from wmmt.synthetic.family_b import ARTEFACTS_B, SwapArtefacts
 from wmmt.synthetic.forgeries import ARTEFACTS, Artefacts
 from wmmt.synthetic.media import CONTROL_STEP, CONTROLS_PER_FRAME, FPS, MARGIN, SAMPLE_RATE, SAMPLES_PER_FRAME, SIZE
 from wmmt.synthetic.metadata import av1m_record, lavdf_record, metadata_files
-from wmmt.synthetic.plan import FORMATS, MAX_DURATION_S, MIN_DURATION_S, ClipPlan, plan_dataset
+from wmmt.synthetic.plan import FAMILIES, FORMATS, MAX_DURATION_S, MIN_DURATION_S, ClipPlan, plan_dataset
 from wmmt.synthetic.render import RenderedClip, _Renderer, render_clip
 
 __all__ = [
     "ARTEFACTS",
+    "ARTEFACTS_B",
     "CONTROLS_PER_FRAME",
     "CONTROL_STEP",
+    "FAMILIES",
     "FORMATS",
     "FPS",
     "MARGIN",
@@ -66,6 +72,7 @@ __all__ = [
     "Artefacts",
     "ClipPlan",
     "RenderedClip",
+    "SwapArtefacts",
     "av1m_record",
     "check_video",
     "default_workers",
@@ -115,13 +122,14 @@ def generate(
     check: bool = False,
     log=None,
     artefacts: str = "strong",
+    family: str = "a",
 ) -> Path:
     """Generate the dataset into ``out_dir``; return the path of its (last written) metadata file.
 
     lavdf: ``metadata.json``; avdeepfake1m: ``train_metadata.json`` (``val_metadata.json`` beside it).
     ``check`` decodes every written file with decord and checks it against its record.
     """
-    plans = plan_dataset(num_videos, seed, fmt, min_duration, max_duration, artefacts)
+    plans = plan_dataset(num_videos, seed, fmt, min_duration, max_duration, artefacts, family)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     out_dir = Path(out_dir)

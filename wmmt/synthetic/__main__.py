@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wmmt.io import OutputError
-from wmmt.synthetic import ARTEFACTS, FORMATS, MAX_DURATION_S, MIN_DURATION_S, default_workers, generate
+from wmmt.synthetic import ARTEFACTS, FAMILIES, FORMATS, MAX_DURATION_S, MIN_DURATION_S, default_workers, generate
 
 
 def _int_at_least(minimum: int, what: str):
@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         "AUC ~0.97-0.99) or subtle (for pretrained extractors)",
     )
     parser.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="a",
+        help="which kind of forgeries: a (default; a lip-sync patch on the mouth, another voice) or b (an "
+        "eye-region swap, a text-to-speech clone of the speaker's voice); independent traces, for "
+        "cross-generator tests (docs/decisions/synthetic.md)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help=f"the pipeline demo's dataset: {DEMO['num_videos']} clips of {DEMO['min_duration']:g}-"
@@ -121,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check=args.check,
             log=sys.stderr,
             artefacts=args.artefacts or defaults["artefacts"],
+            family=args.family,
         )
     except (OSError, OutputError) as exc:  # unwritable folder, full disk: one line, not a traceback
         print(f"error: {exc}", file=sys.stderr)

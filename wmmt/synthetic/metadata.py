@@ -11,7 +11,8 @@ AV1M_MODIFY_TYPE = {
     VISUAL_ONLY_FAKE: "visual_modified",
     AUDIO_ONLY_FAKE: "audio_modified",
 }
-AUDIO_MODEL = "synthetic-formant"  # the AV-Deepfake1M ``audio_model`` of our audio edits
+AUDIO_MODEL = "synthetic-formant"  # the AV-Deepfake1M ``audio_model`` of our audio edits (family a)
+AUDIO_MODELS = {"a": AUDIO_MODEL, "b": "synthetic-clone"}  # per forgery family
 
 
 def lavdf_record(plan: ClipPlan) -> dict:
@@ -37,7 +38,7 @@ def av1m_record(plan: ClipPlan) -> dict:
         "original": plan.original,
         "split": plan.split,
         "modify_type": AV1M_MODIFY_TYPE[plan.label],
-        "audio_model": AUDIO_MODEL if plan.modify_audio else "",
+        "audio_model": AUDIO_MODELS[plan.family] if plan.modify_audio else "",
         "fake_segments": periods,
         "audio_fake_segments": periods if plan.modify_audio else [],
         "visual_fake_segments": periods if plan.modify_video else [],

@@ -18,6 +18,9 @@ from wmmt.timebase import run_to_segment
 from wmmt.vocab import AUDIO_FAKE, AUDIO_ONLY_FAKE, BOTH_FAKE, REAL, VISUAL_FAKE, VISUAL_ONLY_FAKE
 
 FORMATS = ("lavdf", "avdeepfake1m")
+# The forgery families: "a" (wmmt.synthetic.forgeries, the default) and "b" (wmmt.synthetic.family_b),
+# two independent sets of traces for the cross-generator benchmark (docs/decisions/synthetic.md).
+FAMILIES = ("a", "b")
 SPLIT_FRACTIONS = {
     "lavdf": {"train": 0.7, "dev": 0.1, "test": 0.2},
     "avdeepfake1m": {"train": 0.8, "val": 0.2},
@@ -51,6 +54,7 @@ class ClipPlan:
     segments: tuple[tuple[int, int], ...]  # forged runs of frames, [start, end)
     seed: int
     artefacts: str = "strong"  # how visible the forgeries are (ARTEFACTS)
+    family: str = "a"  # which kind of forgeries (FAMILIES)
 
     @property
     def modify_video(self) -> bool:
@@ -113,11 +117,16 @@ def plan_dataset(
     min_duration: float = 3.0,
     max_duration: float = 12.0,
     artefacts: str = "strong",
+    family: str = "a",
 ) -> list[ClipPlan]:
-    """The whole dataset as a list of ``ClipPlan`` (metadata order); deterministic in its arguments."""
+    """The whole dataset as a list of ``ClipPlan`` (metadata order); deterministic in its arguments.
+
+    The family changes only the edits: the clips, splits, classes and segments are the same."""
     _check_arguments(num_videos, seed, fmt, min_duration, max_duration)
     if artefacts not in ARTEFACTS:
         raise ValueError(f"artefacts must be one of {sorted(ARTEFACTS)}, got {artefacts!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     rng = np.random.default_rng([seed, 0])
     items: list[tuple[str, int]] = []
     for split, size in _split_counts(num_videos, fmt).items():
@@ -149,6 +158,7 @@ def plan_dataset(
                 segments=segments,
                 seed=seed,
                 artefacts=artefacts,
+                family=family,
             )
         )
     return plans

@@ -2,7 +2,8 @@
 
 The mouth opening and lip spread follow the voice frame by frame, so the two tracks
 are in sync; a forged frame's mouth is pasted back as a misregistered, colour-shifted
-patch (``wmmt.synthetic.forgeries``).
+patch (family ``a``, ``wmmt.synthetic.forgeries``) or its eye region is swapped, blurred
+and re-compressed (family ``b``, ``wmmt.synthetic.family_b``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wmmt.synthetic import family_b as B
 from wmmt.synthetic.face import _background, _ellipse, _head_sprites, _random_face, _smooth_path
 from wmmt.synthetic.forgeries import ARTEFACTS, Artefacts, forge_segments
 from wmmt.synthetic.media import CONTROLS_PER_FRAME, FPS, MARGIN, SIZE
@@ -27,6 +29,7 @@ class RenderedClip:
     audio_mask: np.ndarray  # (S,) bool: samples with an audio forgery
     mouth_centre: np.ndarray  # (T, 2) int: (y, x) of the mouth in each frame
     patch_half_size: tuple[int, int] = field(default=(0, 0))  # (h, w) half size of the mouth region
+    eye_box: np.ndarray | None = None  # (T, 4) int: family b's band (top, bottom, left, right) in each frame
 
 
 class _Renderer:
@@ -56,14 +59,19 @@ class _Renderer:
         voice = _random_voice(voice_rng)
         tracks = _speech_tracks(voice_rng, voice, num_frames * CONTROLS_PER_FRAME)
         speech = _synthesize(tracks, voice, voice_rng)
-        audio = speech + _room_noise(voice_rng, plan.num_samples, voice.floor)
+        noise = _room_noise(voice_rng, plan.num_samples, voice.floor)
         segments = plan.segments if forge_clip else ()
-        edit = forge_segments(
-            forgery_rng, voice, tracks, audio, segments, plan.modify_audio, plan.modify_video, strength
-        )
+        self.artefacts, self.swaps = {}, {}
+        if plan.family == "b":
+            edit = B.forge_segments_b(forgery_rng, voice, tracks, speech, noise, segments, plan.modify_audio,
+                                      plan.modify_video, B.ARTEFACTS_B[plan.artefacts])
+            self.swaps = edit.swaps  # frame -> its segment's swap
+        else:
+            edit = forge_segments(forgery_rng, voice, tracks, speech + noise, segments, plan.modify_audio,
+                                  plan.modify_video, strength)
+            self.artefacts = edit.seams  # frame -> (dy, dx, gain, grain)
         self.visual_mask = edit.visual_mask
         self.audio_mask = edit.audio_mask
-        self.artefacts = edit.seams  # frame -> (dy, dx, gain, grain)
         self.audio = np.clip(edit.audio, -0.99, 0.99).astype(np.float32)
         # Per-frame mouth shape: the mean of the 16 control points of the frame.
         self.opening = edit.mouth_tracks.opening.reshape(num_frames, CONTROLS_PER_FRAME).mean(1)
@@ -102,6 +110,12 @@ class _Renderer:
         self.patch_w = min(int(f.mouth_w * w_scale + w_add), mx - reach, self.w - mx - reach)
         yy, xx = np.mgrid[-self.box_h : self.box_h + 1, -self.box_w : self.box_w + 1].astype(np.float32)
         self.yy, self.xx = yy, xx
+        # Family b: the swapped eye band (above the mouth's drawing box) and each segment's donor eyes.
+        self.swap_level = B.ARTEFACTS_B[self.plan.artefacts]
+        self.band = B.eye_band(f, self.swap_level, (self.h, self.w), my - self.box_h)
+        self.donors = {swap: _head_sprites(B.donor_face(f, swap))[0] for swap in set(self.swaps.values())}
+        self.band_mask = B.feather_mask(self.band[1] - self.band[0], self.band[3] - self.band[2],
+                                        self.swap_level.feather)
 
     def mouth_centre(self, t: int) -> tuple[int, int]:
         y0 = self.head_y + self.bob_y[t] - (self.cam_y[t] - MARGIN)
@@ -116,8 +130,8 @@ class _Renderer:
         x0 = self.head_x + self.bob_x[t] - (cx - MARGIN)
         which = int(self.blink[t])
         alpha = self.alphas[which]  # (h, w, 1)
-        region = frame[y0 : y0 + self.h, x0 : x0 + self.w].astype(np.float32)  # (h, w, 3)
-        region = region * (1 - alpha) + self.sprites[which] * alpha
+        background = frame[y0 : y0 + self.h, x0 : x0 + self.w].astype(np.float32)  # (h, w, 3)
+        region = background * (1 - alpha) + self.sprites[which] * alpha
 
         f = self.face
         my, mx = int(self.mouth[0]), int(self.mouth[1])
@@ -142,8 +156,36 @@ class _Renderer:
             if grain:  # the generator's texture: zero-mean, new every frame, so it flickers
                 source += np.random.default_rng((seed, t)).normal(0.0, grain, (*source.shape[:2], 1))
             region[my - ph : my + ph, mx - pw : mx + pw] = source
+        if t in self.swaps:
+            self._swap_eyes(region, background, t, which, (y0, x0))
         frame[y0 : y0 + self.h, x0 : x0 + self.w] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
         return frame
+
+    def _swap_eyes(self, region: np.ndarray, background: np.ndarray, t: int, which: int, origin) -> None:
+        """Family b in frame ``t``: the donor's eyes (jittered) through the generator's degradation, feathered in."""
+        swap, level = self.swaps[t], self.swap_level
+        top, bottom, left, right = self.band
+        dy, dx = B.jitter(swap, t, level)
+        # The re-compression works on the frame's 8-px grid: a window of whole blocks around the band.
+        wy, wx = top - (origin[0] + top) % B.BLOCK, left - (origin[1] + left) % B.BLOCK
+        window = region[wy : wy + -(-(bottom - wy) // B.BLOCK) * B.BLOCK,
+                        wx : wx + -(-(right - wx) // B.BLOCK) * B.BLOCK].copy()
+        alpha = self.alphas[which][top + dy : bottom + dy, left + dx : right + dx]
+        donor = self.donors[swap][which][top + dy : bottom + dy, left + dx : right + dx]
+        window[top - wy : bottom - wy, left - wx : right - wx] = (
+            background[top:bottom, left:right] * (1 - alpha) + donor * alpha
+        )
+        band = B.degrade(window, level)[top - wy : bottom - wy, left - wx : right - wx]
+        mask = self.band_mask
+        region[top:bottom, left:right] = mask * band + (1 - mask) * region[top:bottom, left:right]
+
+    def eye_box(self, t: int) -> tuple[int, int, int, int]:
+        """Family b's band in frame ``t``'s coordinates: (top, bottom, left, right)."""
+        cy, cx = int(self.cam_y[t]), int(self.cam_x[t])
+        y0 = self.head_y + self.bob_y[t] - (cy - MARGIN)
+        x0 = self.head_x + self.bob_x[t] - (cx - MARGIN)
+        top, bottom, left, right = self.band
+        return int(y0 + top), int(y0 + bottom), int(x0 + left), int(x0 + right)
 
     def frames(self) -> Iterator[np.ndarray]:
         for t in range(self.plan.num_frames):
@@ -162,4 +204,5 @@ def render_clip(plan: ClipPlan, forge: bool = True) -> RenderedClip:
         audio_mask=renderer.audio_mask,
         mouth_centre=centres,
         patch_half_size=(renderer.patch_h, renderer.patch_w),
+        eye_box=np.array([renderer.eye_box(t) for t in range(plan.num_frames)]),
     )

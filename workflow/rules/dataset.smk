@@ -11,6 +11,10 @@ rule synthetic_dataset:
         min_d=lambda wc: DATASETS[wc.dataset]["synthetic"]["min_duration"],
         max_d=lambda wc: DATASETS[wc.dataset]["synthetic"]["max_duration"],
         artefacts=lambda wc: DATASETS[wc.dataset]["synthetic"]["artefacts"],
+        # the second family of forgery traces; family a (the default) adds nothing, so datasets made
+        # before families existed keep their command
+        family=lambda wc: "" if DATASETS[wc.dataset]["synthetic"]["family"] == "a" else
+        f"--family {DATASETS[wc.dataset]['synthetic']['family']} ",
     conda:
         "../../environment.yml"
     log:
@@ -22,7 +26,7 @@ rule synthetic_dataset:
     shell:
         "python -m wmmt.synthetic --out {output.root} --num-videos {params.num} "
         "--seed {params.seed} --format {params.fmt} --min-duration {params.min_d} "
-        "--max-duration {params.max_d} --artefacts {params.artefacts} --workers {threads} > {log} 2>&1"
+        "--max-duration {params.max_d} --artefacts {params.artefacts} {params.family}--workers {threads} > {log} 2>&1"
 
 
 if "random_checkpoints" in EXTRACTION:
