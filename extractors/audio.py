@@ -44,10 +44,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from extractors.settings import WINDOW_CONTEXT_SECONDS  # default context of set_window
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-WINDOW_CONTEXT_SECONDS = 5.0  # default audio each wav2vec 2.0 window also sees on either side (set_window)
 
 
 def wav2vec2_config(size: str = "base"):

@@ -29,68 +29,19 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from extractors.audio import WINDOW_CONTEXT_SECONDS
 from extractors.cache import VideoFeatures
 from extractors.decode import (
     RESIZE_MODES,
     DecodedVideo,
     DecodeError,
     DecodeFailure,
-    DecodeSettings,
     decode_loader,
     decode_video,
 )
 from extractors.pooling import audio_frame_times, pool_audio_to_visual
+from extractors.settings import ExtractorSettings  # the settings live with their files; imported from here too
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractorSettings:
-    """Everything that decides the features (recorded in each shard's meta.json)."""
-
-    tsn_checkpoint: str | None = None
-    tsn_config: str | None = None
-    trust_checkpoint: bool = False
-    wav2vec2: str | None = None
-    wav2vec2_layer: int | None = -1  # -1 or None: the last hidden state
-    wav2vec2_normalize: bool | None = None  # None: normalise waveforms as the checkpoint's model expects
-    random_wav2vec2_size: str = "base"
-    device: str = "cpu"
-    bf16: bool = False
-    channels_last: bool = True
-    fps: float = 25.0
-    crop_size: int = 224
-    resize_short: int | None = None
-    resize: str = "reference"  # decode.RESIZE_MODES: "decoder" is the faster resize inside the decoder
-    batch_frames: int = 256
-    audio_batch: int = 8
-    audio_window_seconds: float | None = None  # None: wav2vec 2.0 sees each clip whole
-    audio_context_seconds: float = WINDOW_CONTEXT_SECONDS
-    workers: int = 0
-    prefetch: int = 2
-    seed: int = 0
-
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ExtractorSettings:
-        """Settings from a dict (a config's ``extraction`` section, a model checkpoint's record).
-
-        Keys that are not settings (e.g. the workflow's shard_size) are ignored, and logged.
-        """
-        known = set(cls.fields())
-        unknown = sorted(set(values) - known)
-        if unknown:
-            log.debug("extraction settings: ignoring keys that are not extractor settings: %s", unknown)
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-    @property
-    def decode(self) -> DecodeSettings:
-        return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short,
-                              resize=self.resize)
 
 
 def library_versions() -> dict:

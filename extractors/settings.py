@@ -13,7 +13,7 @@ A config's ``extraction`` section (and its ``device``) splits in two (``split_se
 The CLIs (``extractors.shard``, ``extractors.extract``, ``extractors.preflight``) read
 ``--settings FILE [FILE ...]``: JSON files of these keys, or a workflow config (YAML), whose
 ``extraction`` section and ``device`` are read; then ``--runtime JSON``; then single options.
-A key none of them gives takes its default from ``ExtractorSettings`` (extractors/extract.py),
+A key none of them gives takes its default from ``ExtractorSettings`` (defined here),
 the one place defaults are written.
 
     python -m extractors.settings --values JSON --out settings.json [--cache DIR]
@@ -28,12 +28,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from extractors.extract import ExtractorSettings
+    from extractors.decode import DecodeSettings
+
+log = logging.getLogger(__name__)
+
+# Default audio each wav2vec 2.0 window also sees on either side (extractors.audio.set_window).
+WINDOW_CONTEXT_SECONDS = 5.0
 
 # Settings of the workflow's extraction section that are not ExtractorSettings fields.
 CACHE_KEYS = ("fp16_cache", "strict")
@@ -44,10 +50,58 @@ RUNTIME_KEYS = frozenset({"device", "workers", "batch_frames", "audio_batch", "p
                           "trust_checkpoint", "strict"})
 
 
+@dataclasses.dataclass(frozen=True)
+class ExtractorSettings:
+    """Everything that decides the features (recorded in each shard's meta.json)."""
+
+    tsn_checkpoint: str | None = None
+    tsn_config: str | None = None
+    trust_checkpoint: bool = False
+    wav2vec2: str | None = None
+    wav2vec2_layer: int | None = -1  # -1 or None: the last hidden state
+    wav2vec2_normalize: bool | None = None  # None: normalise waveforms as the checkpoint's model expects
+    random_wav2vec2_size: str = "base"
+    device: str = "cpu"
+    bf16: bool = False
+    channels_last: bool = True
+    fps: float = 25.0
+    crop_size: int = 224
+    resize_short: int | None = None
+    resize: str = "reference"  # decode.RESIZE_MODES: "decoder" is the faster resize inside the decoder
+    batch_frames: int = 256
+    audio_batch: int = 8
+    audio_window_seconds: float | None = None  # None: wav2vec 2.0 sees each clip whole
+    audio_context_seconds: float = WINDOW_CONTEXT_SECONDS
+    workers: int = 0
+    prefetch: int = 2
+    seed: int = 0
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ExtractorSettings:
+        """Settings from a dict (a config's ``extraction`` section, a model checkpoint's record).
+
+        Keys that are not settings (e.g. the workflow's shard_size) are ignored, and logged.
+        """
+        known = set(cls.fields())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            log.debug("extraction settings: ignoring keys that are not extractor settings: %s", unknown)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def decode(self) -> DecodeSettings:
+        from extractors.decode import DecodeSettings  # torch and decord: not when the workflow loads
+
+        return DecodeSettings(fps=self.fps, crop_size=self.crop_size, resize_short=self.resize_short,
+                              resize=self.resize)
+
+
 def setting_keys() -> frozenset:
     """Every setting: ExtractorSettings' fields and the cache's (imported here, not when the workflow loads)."""
-    from extractors.extract import ExtractorSettings
-
     return frozenset(ExtractorSettings.fields()) | set(CACHE_KEYS)
 
 
@@ -117,8 +171,6 @@ def read_settings(paths, **overrides) -> RunSettings:
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         values.update(_load(Path(path)))
     values.update(overrides)
-    from extractors.extract import ExtractorSettings
-
     cache = {k: bool(values.pop(k)) for k in CACHE_KEYS if k in values}
     try:
         extractor = ExtractorSettings(**values)
@@ -129,8 +181,6 @@ def read_settings(paths, **overrides) -> RunSettings:
 
 def changed_features(made: dict, wanted: dict) -> dict:
     """{setting: (made, wanted)} of the feature settings where a shard's meta.json and ``wanted`` differ."""
-    from extractors.extract import ExtractorSettings
-
     recorded = dict(made.get("settings") or {})
     recorded["fp16_cache"] = made.get("cache_dtype") == "float16"
     defaults = dataclasses.asdict(ExtractorSettings()) | {"fp16_cache": False, "strict": False}

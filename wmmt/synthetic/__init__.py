@@ -42,7 +42,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -78,7 +77,6 @@ __all__ = [
     "default_workers",
     "generate",
     "lavdf_record",
-    "main",
     "metadata_files",
     "plan_dataset",
     "render_clip",
@@ -189,10 +187,3 @@ def _write_clips(plans: list[ClipPlan], out_dir: Path, workers: int, preset: str
     finally:
         if workers > 1:
             pool.shutdown(cancel_futures=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (``python -m wmmt.synthetic``); see ``wmmt.synthetic.__main__``."""
-    from wmmt.synthetic.__main__ import main as cli_main  # imported here: running the package imports it as __main__
-
-    return cli_main(argv)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wmmt.synthetic import family_b as B
+import wmmt.synthetic.family_b as B
 from wmmt.synthetic.face import _background, _ellipse, _head_sprites, _random_face, _smooth_path
 from wmmt.synthetic.forgeries import ARTEFACTS, Artefacts, forge_segments
 from wmmt.synthetic.media import CONTROLS_PER_FRAME, FPS, MARGIN, SIZE
