@@ -23,39 +23,54 @@ import sys
 
 import numpy as np
 
+# The forged frames a track's probe learns: the visual segments, the audio ones, or either ("any").
+TRACK_COLUMNS = {"visual": ("visual_fake_periods",), "audio": ("audio_fake_periods",),
+                 "any": ("visual_fake_periods", "audio_fake_periods")}
 
-def _split_frames(manifest, features: dict, split: str, modality: str):
+
+def split_frames(manifest, features: dict, split: str, modality: str):
+    """(frames (N, D), forged (N,) bool, video id of each frame (N,)) of a split's videos that have
+    features, in manifest order; a frame is forged when a segment of the track covers it."""
     from wmmt.timebase import segment_to_mask
 
-    column = "visual_fake_periods" if modality == "visual" else "audio_fake_periods"
     xs, ys, ids = [], [], []
     for row in manifest[manifest["split"] == split].itertuples():
         if row.video_id not in features:
             continue
         x = np.asarray(features[row.video_id], dtype=np.float64)
         xs.append(x)
-        ys.append(segment_to_mask(getattr(row, column), len(x), float(row.fps)))
+        ys.append(np.any([segment_to_mask(getattr(row, c), len(x), float(row.fps)) for c in TRACK_COLUMNS[modality]],
+                         axis=0))
         ids += [row.video_id] * len(x)
     return np.concatenate(xs), np.concatenate(ys), np.array(ids)
 
 
-def probe(manifest, features: dict, modality: str, top: float = 0.1) -> dict:
-    """{frame_auc, video_auc, deviation_ratio} of one modality's features {video_id: (T, D)}."""
+def frame_probe(manifest, features: dict, modality: str):
+    """The linear probe of one track: a logistic regression on the train split's frames (standardised with
+    their statistics) against that track's forged frames. Returns (test frames standardised (N, D),
+    forged (N,), video ids (N,), probe scores (N,))."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
 
-    x_tr, y_tr, _ = _split_frames(manifest, features, "train", modality)
-    x_te, y_te, ids = _split_frames(manifest, features, "test", modality)
+    x_tr, y_tr, _ = split_frames(manifest, features, "train", modality)
+    x_te, y_te, ids = split_frames(manifest, features, "test", modality)
     mean, std = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-6
     clf = LogisticRegression(C=0.1, max_iter=3000).fit((x_tr - mean) / std, y_tr)
-    scores = clf.decision_function((x_te - mean) / std)
+    z = (x_te - mean) / std
+    return z, y_te, ids, clf.decision_function(z)
+
+
+def probe(manifest, features: dict, modality: str, top: float = 0.1) -> dict:
+    """{frame_auc, video_auc, deviation_ratio} of one modality's features {video_id: (T, D)}."""
+    from sklearn.metrics import roc_auc_score
+
+    z_te, y_te, ids, scores = frame_probe(manifest, features, modality)
     video_scores, video_fake, deviation = [], [], {True: [], False: []}
     for vid in dict.fromkeys(ids):
         own = ids == vid
         ranked = np.sort(scores[own])[::-1]
         video_scores.append(ranked[: max(1, int(len(ranked) * top))].mean())
         video_fake.append(bool(y_te[own].any()))
-        z = (x_te[own] - mean) / std
+        z = z_te[own]
         deviation[video_fake[-1]].append(float(((z[1:] - z[:-1]) ** 2).mean()))
     return {"frame_auc": float(roc_auc_score(y_te, scores)),
             "video_auc": float(roc_auc_score(video_fake, video_scores)),

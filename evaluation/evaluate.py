@@ -4,7 +4,7 @@
 
     python -m evaluation.evaluate --predictions predictions.json --metadata LAV-DF/metadata.json \\
         [--format lavdf|avdeepfake1m|auto] [--split test] [--classes classes.csv] --out metrics.json \\
-        [--ap-iou 0.1 0.2 ...] [--ar-n 20 10 5 2] [--ar-iou 0.5 0.55 ...]
+        [--ungated predictions_ungated.json] [--ap-iou 0.1 0.2 ...] [--ar-n 20 10 5 2] [--ar-iou 0.5 0.55 ...]
 
 The metadata is read unchanged through :func:`wmmt.manifest.read_dataset`; the
 ground truth of AP/AR is each video's ``fake_periods`` (all forged segments). The
@@ -20,7 +20,12 @@ Writes (atomically)::
      "num_videos": ..., "num_segments": ..., "split": ..., "format": ...,
      "subsets": {"visual_only": {...}, "audio_only": {...}, "both": {...}},
      "protocols": {"lavdf" or "avdeepfake1m": the dataset's own protocol, see evaluation.protocols},
-     "classification": {"accuracy", "confusion", "auc": {"visual", "audio", "any"}}}
+     "classification": {"accuracy", "confusion", "auc": {"visual", "audio", "any"}},
+     "ungated": {"ap", "ar", "map_avg", "ar_avg", "num_videos", "num_segments"}}
+
+``ungated`` is present only with ``--ungated``: the same model's segments without the class-0
+gate (``predictions_ungated.json``, model.prediction_files), scored on the same videos; the
+report shows the fully supervised reference gated and ungated from it.
 
 Subsets restrict the evaluated videos to the real videos plus one forgery type
 (label 2, 3 or 1), so their AP counts the false alarms on real videos too.
@@ -147,8 +152,10 @@ def evaluate(
     ar_ious=AR_IOUS,
     classes: tuple[np.ndarray, np.ndarray] | None = None,
     protocol: Protocol | None = None,
+    ungated: dict | None = None,
 ) -> dict:
-    """Metrics of ``predictions`` over the videos of the manifest ``table`` (rows in order)."""
+    """Metrics of ``predictions`` over the videos of the manifest ``table`` (rows in order); with
+    ``ungated`` (the same model's segments without the class-0 gate) also their localisation block."""
     video_ids = table["video_id"].tolist()
     ground_truth = dict(zip(video_ids, table["fake_periods"].tolist()))
     data = LocalizationSet.from_dicts(predictions, ground_truth)
@@ -166,6 +173,8 @@ def evaluate(
         cls["accuracy"] = _finite_or_none(cls["accuracy"])
         cls["auc"] = {k: _finite_or_none(v) for k, v in cls["auc"].items()}
         out["classification"] = cls
+    if ungated is not None:
+        out["ungated"] = localization_block(LocalizationSet.from_dicts(ungated, ground_truth), ap_ious, ar_ns, ar_ious)
     return out
 
 
@@ -174,6 +183,22 @@ def evaluate(
 
 def _unique(values: Sequence) -> list:
     return list(dict.fromkeys(values))
+
+
+def _checked_predictions(path, table) -> dict:
+    """A predictions file with a key for every evaluated video (EvaluationError naming the file otherwise)."""
+    predictions = load_predictions(path)
+    evaluated = set(table["video_id"])
+    missing = [v for v in table["video_id"] if v not in predictions]
+    if missing:
+        raise EvaluationError(
+            f"{path}: no predictions for {len(missing)} of the {len(table)} evaluated videos "
+            f"(every evaluated video must be a key), e.g. " + ", ".join(repr(v) for v in missing[:5])
+        )
+    extra = sum(1 for v in predictions if v not in evaluated)
+    if extra:
+        log.warning("%s: %d prediction key(s) are not evaluated videos; ignored", path, extra)
+    return predictions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=SPLITS, help="videos evaluated (default test)")
     parser.add_argument("--classes", default=None, help="CSV video_id, pred_class, p0..p3 (optional)")
     parser.add_argument("--out", required=True, help="metrics JSON to write")
+    parser.add_argument("--ungated", default=None,
+                        help="the same model's predictions without the class-0 gate (predictions_ungated.json); "
+                             "scored into metrics.json's 'ungated'")
     parser.add_argument("--ap-iou", type=float, nargs="+", default=list(EVAL_AP_IOUS), help="AP IoU thresholds")
     parser.add_argument("--ar-n", type=int, nargs="+", default=list(PAPER_AR_NS), help="AR proposals per video")
     parser.add_argument("--ar-iou", type=float, nargs="+", default=list(AR_IOUS), help="AR IoU thresholds")
@@ -211,17 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             table = table[table["split"] == args.split].reset_index(drop=True)
         if len(table) == 0:
             raise EvaluationError(f"{', '.join(args.metadata)}: no videos in split {args.split!r}")
-        predictions = load_predictions(args.predictions)
-        evaluated = set(table["video_id"])
-        missing = [v for v in table["video_id"] if v not in predictions]
-        if missing:
-            raise EvaluationError(
-                f"{args.predictions}: no predictions for {len(missing)} of the {len(table)} evaluated videos "
-                f"(every evaluated video must be a key), e.g. " + ", ".join(repr(v) for v in missing[:5])
-            )
-        extra = sum(1 for v in predictions if v not in evaluated)
-        if extra:
-            log.warning("%s: %d prediction key(s) are not evaluated videos; ignored", args.predictions, extra)
+        predictions = _checked_predictions(args.predictions, table)
+        ungated = _checked_predictions(args.ungated, table) if args.ungated is not None else None
         classes = None
         if args.classes is not None:
             pred_class, probs, extra_rows = load_classes(args.classes, table["video_id"].tolist())
@@ -231,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             metrics = evaluate(
                 predictions, table, _unique(args.ap_iou), _unique(args.ar_n), _unique(args.ar_iou), classes,
-                PROTOCOLS[fmt],
+                PROTOCOLS[fmt], ungated,
             )
         except EvaluationError as exc:
             raise EvaluationError(f"{args.predictions}: {exc}") from None

@@ -1,31 +1,43 @@
-"""Ablation rows over several training seeds: the mean and spread of each variant's numbers.
+"""Ablation rows over several training seeds: the mean and spread of each variant's numbers, on the
+dev split (where choices are made) and on the test split (the final numbers), with 95 % intervals.
 
 One training run says little on a small dataset: two runs of one variant that differ
 only in the seed can move avg mAP by several points. This tool trains the chosen
 variants once per seed on the SAME cached features (the memory-mapped cache), predicts
-the test split and scores each run three ways: modality-aware expert selection against
-all forged segments (Tables V-VII; with the config's class-0 gate, and with the soft gate
-for comparison), the visual head against the visual segments and the
-audio head against the audio segments (Table IV). It prints mean +- standard deviation
-over the seeds and every run's numbers::
+the dev and the test split with each checkpoint's own inference rule (model.inference:
+WMMT's expert selection; the fully supervised reference's frame evidence) and scores each
+run five ways per split: the rule's segments against all forged segments (Tables V-VII) with
+the config's class-0 gate (``expert, all segments``), with the soft gate, and without the gate
+(``expert without the gate``: the reference "ungated"), the visual head against the visual
+segments and the audio head against the audio segments (Table IV). It prints, per split,
+mean +- standard deviation over the seeds and every run's numbers::
 
     python -m evaluation.seed_study --config config/synthetic_ablation.yaml \\
         --manifest results/synthetic_large/manifest.jsonl --features results/synthetic_large/features \\
-        --variants full concat_baseline visual_only audio_only --seeds 0 1 2 \\
+        --variants full concat_baseline supervised --seeds 0 1 2 \\
         --out-dir results/synthetic_large/seed_study --markdown seeds.md
 
 The same study in pieces, as the workflow runs it (one job per run, so that a cluster runs
-them in parallel): ``--run VARIANT SEED`` trains and scores one run and writes its numbers
-(``--json``); ``--combine RUN.json ...`` writes the table of those runs, in that order::
+them in parallel): ``--run VARIANT SEED`` trains and scores one run and writes its numbers,
+its test predictions (gated and ungated) and the test split's segments (``--json``);
+``--combine RUN.json ...`` writes the tables of those runs, in that order::
 
     python -m evaluation.seed_study --run full 0 --config C --manifest M --features F \\
         --out-dir results/D/seed_study --json results/D/seed_study/full-seed0.json
     python -m evaluation.seed_study --combine results/D/seed_study/*.json --markdown seeds.md
 
+With the variants ``full`` and ``supervised`` the test table is followed by the avg mAP ratio
+WMMT / reference (gated and ungated), with ``full`` and ``concat_baseline`` by their gap, each
+with a 95 % percentile-bootstrap interval over the test videos and the seeds
+(evaluation.intervals; ``--samples``); the JSON holds them under ``intervals``.
+
 Training takes the config's ``model:`` / ``train:`` sections and each variant's overrides
 (model.variants), as the workflow's ``train`` rule does; only ``train.seed`` changes, and
-``--set section.key=value`` applies to every variant. Weak supervision holds as in
-training: the runs see video labels only; the segments are read for scoring the test split.
+``--set section.key=value`` applies to every variant. Each run is selected on the dev split
+as training selects it (WMMT: ``train.select_metric``; the reference: its dev frame loss),
+with ``train.patience``. Weak supervision holds as in training: the WMMT runs see video
+labels only (and, for ``select_metric: dev_ap``, the dev split's segments); the segments are
+read for scoring.
 """
 
 from __future__ import annotations
@@ -42,12 +54,25 @@ import numpy as np
 from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
 from model.variants import SUPERVISED  # the fully supervised reference, a study "variant" beside the paper's
 
-# (name, prediction source, ground truth): how every run is scored.
+# (name, prediction source, ground truth): how every run is scored on each split. "expert" is the
+# model's inference rule (WMMT: expert selection; the reference: its own frame evidence).
 SCORED = (
     ("expert, all segments", "expert", "all"),
     ("expert with the soft gate, all segments", "expert_soft", "all"),
+    ("expert without the gate, all segments", "ungated", "all"),
     ("visual head, visual segments", "visual", "visual"),
     ("audio head, audio segments", "audio", "audio"),
+)
+SPLITS = ("dev", "test")  # choices are made on dev; test gives the final numbers
+ACCURACY = "accuracy_4class"
+# The comparisons with intervals: (key, label, kind, numerator model, denominator / baseline model).
+# A "model" is a variant's gated runs, or "<variant>:ungated" its runs without the gate.
+COMPARISONS = (
+    ("ratio_full_reference", "avg mAP ratio, full WMMT / reference (gated)", "ratio", "full", SUPERVISED),
+    ("ratio_full_reference_ungated", "avg mAP ratio, full WMMT / reference (ungated)", "ratio", "full",
+     f"{SUPERVISED}:ungated"),
+    ("gap_full_concat_baseline", "avg mAP gap, full WMMT - concatenation baseline (points)", "gap", "full",
+     "concat_baseline"),
 )
 
 
@@ -76,18 +101,59 @@ def score(predictions: dict, truth: dict) -> tuple[float, float]:
     return float(np.mean(ap)), float(np.mean(ar))
 
 
-def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, truth: dict, settings: dict,
+def split_predictions(results, settings: dict, gate: str) -> dict[str, dict]:
+    """{source: {video_id: proposals}} of one split's results, for every source of ``SCORED`` the model has."""
+    from model.proposals import expert_proposals, head_proposals, ungated_proposals
+
+    preds = {"expert": {r.video_id: expert_proposals(r, settings, gate) for r in results},
+             "expert_soft": {r.video_id: expert_proposals(r, settings, "soft") for r in results},
+             "ungated": {r.video_id: ungated_proposals(r, settings) for r in results}}
+    for head in ("visual", "audio"):
+        if results[0].head_scores[head] is not None:  # a single-task variant lacks the other head
+            preds[head] = {r.video_id: head_proposals(r, head, settings) for r in results}
+    return preds
+
+
+def score_split(results, preds: dict, truth: dict, labels: dict) -> dict:
+    """One split's numbers: four-class accuracy and (avg mAP, avg AR) of each scoring the model has."""
+    out = {ACCURACY: float(np.mean([r.video_class == labels[r.video_id] for r in results]))}
+    for name, source, kind in SCORED:
+        if source in preds:
+            out[name] = score(preds[source], truth[kind])
+    return out
+
+
+def _objective(config: dict, variant: str, train_cfg, truth: dict):
+    """The run's objective: the reference's with its own default selection (its dev frame loss), or WMMT's
+    with the config's ``select_metric`` (dev_ap reads the dev split's segments only)."""
+    from model.proposals import ProposalPolicy
+    from model.train import objective_for
+
+    policy = ProposalPolicy.from_config(config)
+    if variant == SUPERVISED:
+        from model.supervised import ReferenceObjective
+
+        return ReferenceObjective(policy=policy)
+    dev_truth = truth["dev"]["all"] if train_cfg.select_metric == "dev_ap" else None
+    return objective_for(variant, train_cfg, policy, dev_truth)
+
+
+def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, truth: dict,
             overrides: dict | None = None, device: str = "cpu") -> dict:
-    """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>`` and score its test predictions."""
+    """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>``; score its dev and test predictions.
+
+    ``truth``: {split: split_truth(manifest, split)}. The row holds the test split's gated and ungated
+    predictions and its segments, for the intervals of ``--combine``.
+    """
     from model.data import training_records
-    from model.inference import load_model, predict_split
-    from model.proposals import expert_proposals, gate_setting, head_proposals
+    from model.inference import inference_rule, load_model, predict_split
+    from model.proposals import gate_setting, proposal_settings
     from model.train import train
     from model.variants import resolve_variant
 
     overrides = overrides or {}
     # "supervised": the fully supervised reference (model.supervised's objective), trained on the base
-    # sections with the train split's segments, scored exactly as the weakly supervised variants.
+    # sections with the train split's segments, predicted by its own rule, scored as the other variants.
     model_cfg, train_cfg = resolve_variant(config, variant)
     model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
     train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
@@ -95,23 +161,22 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     records = training_records(manifest)  # video_id, split, label: nothing else reaches WMMT's training
     started = time.perf_counter()
     train(model_cfg, train_cfg, manifest if variant == SUPERVISED else records, cache, run_dir, variant=variant,
-          device=device, restart_if_changed=True, progress=False)
+          device=device, restart_if_changed=True, progress=False,
+          objective=_objective(config, variant, train_cfg, truth))
     seconds = time.perf_counter() - started
-    model, _ = load_model(run_dir / "best.pt", device)
-    results = predict_split(model, records, cache, "test", device)
+    model, ckpt = load_model(run_dir / "best.pt", device)
+    rule = inference_rule(ckpt)
     labels = dict(zip(records["video_id"], records["label"]))
-    row = {"variant": variant, "seed": seed, "train_seconds": round(seconds, 1),
-           "test_accuracy_4class": float(np.mean([r.video_class == labels[r.video_id] for r in results]))}
-    for name, source, kind in SCORED:
-        if source == "expert":  # the config's gate (hard unless it says soft)
-            preds = {r.video_id: expert_proposals(r, settings, gate_setting(config)) for r in results}
-        elif source == "expert_soft":
-            preds = {r.video_id: expert_proposals(r, settings, "soft") for r in results}
-        elif results[0].head_scores[source] is None:
-            continue  # this variant has no such head
-        else:
-            preds = {r.video_id: head_proposals(r, source, settings) for r in results}
-        row[name] = score(preds, truth[kind])
+    row = {"variant": variant, "seed": seed, "train_seconds": round(seconds, 1), "inference_rule": rule, "splits": {}}
+    for split in SPLITS:
+        if not truth[split]["all"]:
+            continue  # a manifest without this split
+        results = predict_split(model, records, cache, split, device, rule=rule)
+        preds = split_predictions(results, proposal_settings(config), gate_setting(config))
+        row["splits"][split] = score_split(results, preds, truth[split], labels)
+        if split == "test":
+            row["predictions"] = {"gated": preds["expert"], "ungated": preds["ungated"]}
+            row["truth"] = truth[split]["all"]
     return row
 
 
@@ -121,47 +186,102 @@ def _mean_sd(values) -> str:
     return f"{values.mean():.2f} +- {sd:.2f}"
 
 
-def summary_table(rows: list[dict]) -> str:
-    """Markdown: per variant and scoring, mean +- sd over the seeds of avg mAP and avg AR, and each seed's mAP."""
+def split_table(rows: list[dict], split: str) -> str:
+    """Markdown of one split: per variant and scoring, mean +- sd over the seeds of avg mAP and avg AR, and
+    each seed's mAP; then the four-class accuracy."""
     lines = ["| variant | scored | seeds | avg mAP | avg AR | avg mAP per seed |", "|---|---|---|---|---|---|"]
     for variant in dict.fromkeys(r["variant"] for r in rows):
-        mine = [r for r in rows if r["variant"] == variant]
+        mine = [r["splits"][split] for r in rows if r["variant"] == variant and split in r["splits"]]
         for name, _, _ in SCORED:
-            vals = [r[name] for r in mine if name in r]
+            vals = [m[name] for m in mine if name in m]
             if vals:
                 lines.append(f"| {variant} | {name} | {len(vals)} | {_mean_sd([v[0] for v in vals])} | "
                              f"{_mean_sd([v[1] for v in vals])} | {', '.join(f'{v[0]:.2f}' for v in vals)} |")
-        accs = [r["test_accuracy_4class"] for r in mine]
-        lines.append(f"| {variant} | four-class accuracy (%) | {len(accs)} | {_mean_sd([100 * a for a in accs])} | | "
-                     f"{', '.join(f'{100 * a:.1f}' for a in accs)} |")
-    text = "\n".join(lines) + "\n"
-    means = {v: np.mean([r[SCORED[0][0]][0] for r in rows if r["variant"] == v]) for v in ("full", SUPERVISED)
-             if any(r["variant"] == v for r in rows)}
-    if len(means) == 2:
-        ratio = f"{means['full'] / means[SUPERVISED]:.2f}" if means[SUPERVISED] > 0 else "n/a"
-        text += (f"\nWeakly / fully supervised, mean avg mAP of the expert over the seeds: full WMMT "
-                 f"{means['full']:.2f} / reference {means[SUPERVISED]:.2f} = {ratio} (paper, LAV-DF: "
-                 f"73.27 / 96.59 = 0.76).\n")
-    return text
+        accs = [m[ACCURACY] for m in mine]
+        if accs:
+            lines.append(f"| {variant} | four-class accuracy (%) | {len(accs)} | {_mean_sd([100 * a for a in accs])} "
+                         f"| | {', '.join(f'{100 * a:.1f}' for a in accs)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_map(rows: list[dict], split: str, variant: str, name: str) -> float | None:
+    vals = [r["splits"][split][name][0] for r in rows
+            if r["variant"] == variant and name in r["splits"].get(split, {})]
+    return float(np.mean(vals)) if vals else None
+
+
+def _ratio_line(rows: list[dict], split: str) -> str:
+    """The ratio of the mean avg mAP full WMMT / reference (gated and ungated) on one split, or ''."""
+    full = _mean_map(rows, split, "full", SCORED[0][0])
+    gated, ungated = _mean_map(rows, split, SUPERVISED, SCORED[0][0]), _mean_map(rows, split, SUPERVISED, SCORED[2][0])
+    if full is None or gated is None:
+        return ""
+    text = (f"\nWeakly / fully supervised, mean avg mAP over the seeds: full WMMT {full:.2f} / reference "
+            f"{gated:.2f} = {f'{full / gated:.2f}' if gated > 0 else 'n/a'}")
+    if ungated is not None:
+        text += f"; against the reference ungated {full:.2f} / {ungated:.2f} = " + (
+            f"{full / ungated:.2f}" if ungated > 0 else "n/a")
+    return text + " (paper, LAV-DF: 73.27 / 96.59 = 0.76).\n"
+
+
+def study_intervals(rows: list[dict], samples: int | None = None) -> dict[str, dict]:
+    """The ``COMPARISONS`` whose models the runs hold: 95 % intervals over the test videos and the seeds
+    (evaluation.intervals) of the gated ("<variant>") or ungated ("<variant>:ungated") test predictions."""
+    from evaluation import intervals
+
+    runs: dict[str, list] = {}
+    for r in rows:
+        if "predictions" in r:
+            runs.setdefault(r["variant"], []).append(r["predictions"]["gated"])
+            runs.setdefault(f"{r['variant']}:ungated", []).append(r["predictions"]["ungated"])
+    truth = next((r["truth"] for r in rows if "truth" in r), None)
+    out = {}
+    for key, label, kind, model, other in COMPARISONS:
+        if model in runs and other in runs:
+            fn = intervals.ratio if kind == "ratio" else intervals.gap
+            kwargs = {"samples": samples} if samples else {}
+            interval = fn(runs, truth, model, other, **kwargs)
+            out[key] = {"label": label, **interval.to_dict(), "videos": len(truth),
+                        "seeds": {model: len(runs[model]), other: len(runs[other])}}
+    return out
+
+
+def _intervals_text(found: dict[str, dict]) -> str:
+    if not found:
+        return ""
+    first = next(iter(found.values()))
+    lines = [f"\n95 % intervals on the test split (percentile bootstrap over its {first['videos']} videos and the "
+             f"seeds, {first['samples']} samples; evaluation.intervals):\n"]
+    for entry in found.values():
+        lines.append(f"- {entry['label']}: **{entry['estimate']:.3g}** [{entry['low']:.3g}, {entry['high']:.3g}]")
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(rows: list[dict], found: dict[str, dict] | None = None) -> str:
+    """Markdown: the dev table, then the test table with the ratio line and the intervals (``found``)."""
+    parts = []
+    for split, title in (("dev", "Dev split (choices are made on these numbers)"),
+                         ("test", "Test split (the final numbers; never used for a choice)")):
+        if any(split in r["splits"] for r in rows):
+            parts.append(f"### {title}\n\n{split_table(rows, split)}{_ratio_line(rows, split)}")
+    return "\n".join(parts) + _intervals_text(found or {})
 
 
 def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: dict | None = None,
           device: str = "cpu", echo=print) -> list[dict]:
     """Every (variant, seed) run's row, in order."""
-    from model.proposals import proposal_settings
-
-    truth = split_truth(manifest)
-    settings = proposal_settings(config)
+    truth = {split: split_truth(manifest, split) for split in SPLITS}
     rows = []
     for variant in variants:
         for seed in seeds:
-            rows.append(run_one(config, variant, seed, manifest, cache, out_dir, truth, settings, overrides, device))
-            echo(json.dumps(rows[-1]))
+            rows.append(run_one(config, variant, seed, manifest, cache, out_dir, truth, overrides, device))
+            echo(json.dumps({k: v for k, v in rows[-1].items() if k not in ("predictions", "truth")}))
     return rows
 
 
 def combine(paths) -> tuple[dict, list[dict]]:
-    """The runs written by ``--run`` (one JSON each), in the order given: (config and overrides, rows)."""
+    """The runs written by ``--run`` (one JSON each), in the order given: (config and overrides, rows).
+    A run of an older study (no per-split scores) or with other test videos is an error naming its file."""
     runs = []
     for path in paths:
         with open(path, encoding="utf-8") as fh:
@@ -171,7 +291,17 @@ def combine(paths) -> tuple[dict, list[dict]]:
                 raise ValueError(f"{path}: not valid JSON: {exc}") from exc
         if not isinstance(runs[-1], dict) or "run" not in runs[-1]:
             raise ValueError(f"{path}: not a run of the seed study (python -m evaluation.seed_study --run)")
+        if "splits" not in runs[-1]["run"]:
+            raise ValueError(f"{path}: written by an older seed study (no dev and test scores); delete it and run "
+                             "the study again")
+        if runs[-1]["run"].get("truth") != runs[0]["run"].get("truth"):
+            raise ValueError(f"{path}: its test videos or their segments differ from those of {paths[0]}")
     return {"config": runs[0]["config"], "overrides": runs[0]["overrides"]}, [run["run"] for run in runs]
+
+
+def _public(row: dict) -> dict:
+    """A run's numbers without its predictions and segments (the combined JSON's rows)."""
+    return {k: v for k, v in row.items() if k not in ("predictions", "truth")}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,6 +320,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", help="run folders go here")
     parser.add_argument("--json", help="write every run's numbers here (--run: the run's)")
     parser.add_argument("--markdown", help="write the summary table here")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="bootstrap samples of the intervals (default: evaluation.intervals' 1000)")
     return parser
 
 
@@ -253,12 +385,13 @@ def main(argv=None) -> int:
         rows = study(config, manifest, cache, variants, seeds, args.out_dir, overrides, args.device)
     if args.run:
         if args.json:
-            write_json(args.json, {**settings, "run": rows[0]})
+            write_json(args.json, {**settings, "run": rows[0]}, indent=None)
         return 0
-    table = summary_table(rows)
+    found = study_intervals(rows, args.samples)
+    table = summary_table(rows, found)
     print(table)
     if args.json:
-        write_json(args.json, {**settings, "runs": rows})
+        write_json(args.json, {**settings, "runs": [_public(r) for r in rows], "intervals": found})
     if args.markdown:
         write_text(args.markdown, table)
     return 0

@@ -11,12 +11,14 @@ the fully supervised reference (``model.supervised``) is an *objective*:
   one that picks best.pt, ``improved(...)`` the best-checkpoint rule;
 * ``identity(train_ds, dev_ds)``: the data identity the checkpoint keeps (digests, counts);
 * ``log_fields``, ``curves`` and ``card_name``: the training log's columns, what curves.png
-  draws and what the model card calls the model.
+  draws and what the model card calls the model;
+* ``inference_rule``: how the objective's model decides a video's class and segments
+  (``model.inference``: ``expert_selection`` for WMMT, ``frame_evidence`` for the reference),
+  the rule its dev metrics use and prediction applies to its checkpoints.
 
 Dev metrics make segments with the config's proposal policy (``model.proposals.ProposalPolicy``:
-``evaluation: proposals`` and ``gate``), so a checkpoint is selected by the rule it is scored with.
-A later objective may decide a video's class and segments its own way by overriding ``results``
-(here: ``model.inference.per_video``, WMMT's expert selection); the loop does not change.
+``evaluation: proposals`` and ``gate``) and the objective's rule, so a checkpoint is selected by
+the rule it is scored with; the loop does not change between the two.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 
 from model.data import VideoFeatureDataset, collate, training_records
 from model.engine import LOG_FIELDS, autocast, better, records_digest
-from model.inference import VideoResult, per_video
+from model.inference import EXPERT_SELECTION, VideoResult, per_video
 from model.losses import audio_target, psi, visual_target, wmmt_loss
 from model.proposals import ProposalPolicy
 from model.wmmt import WMMTOutput, joint_class_probs
@@ -115,6 +117,7 @@ class WeakObjective:
     """
 
     card_name = "WMMT"
+    inference_rule = EXPERT_SELECTION
     log_fields: ClassVar[list] = LOG_FIELDS
     curves: ClassVar[dict] = {"losses": ("loss", "loss_m", "loss_v", "loss_a", "loss_dp"),
               "dev": ("dev_acc", "dev_auc", "dev_loss", "dev_ap"), "dev_loss": "dev_loss", "title": None}

@@ -6,8 +6,11 @@ Batch mode (the workflow's ``predict`` rule)::
         --split test --out-dir DIR [--config CONFIG.yaml] [--device cpu|cuda]
 
 writes the prediction files of the split into DIR (model.prediction_files: ``predictions.json``
-from modality-aware expert selection, one ``predictions_<head>.json`` per head, ``classes.csv``,
-``outputs.npz``), segments by the config's ``evaluation: proposals`` and ``gate``.
+by the checkpoint's inference rule with the config's gate, ``predictions_ungated.json`` without
+it, one ``predictions_<head>.json`` per head, ``classes.csv``, ``outputs.npz``), segments by the
+config's ``evaluation: proposals`` and ``gate``. The rule is the checkpoint's
+(``model.inference.inference_rule``): WMMT's modality-aware expert selection, or for the fully
+supervised reference (variant ``supervised``) its own frame evidence; no setting chooses it.
 
 Single-video mode::
 
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.inference import VideoResult, load_model, predict_split, predict_video
+from model.inference import VideoResult, inference_rule, load_model, predict_split, predict_video
 from model.prediction_files import write_outputs
 from model.proposals import ProposalPolicy
 from wmmt.io import atomic_path, write_json
@@ -103,7 +106,7 @@ def predict_one_video(args, model, ckpt: dict, config: dict | None) -> tuple[Vid
     settings["device"] = args.device
     settings["trust_checkpoint"] = args.trust_checkpoint or settings.get("trust_checkpoint", False)
     features = extract_video(args.video, ExtractorSettings.from_dict(settings))  # DecodeError: the video
-    result = predict_video(model, features, args.device)
+    result = predict_video(model, features, args.device, inference_rule(ckpt))
     policy = ProposalPolicy.from_config(config)
     return result, policy.expert(result), policy
 
@@ -118,6 +121,7 @@ def write_video_prediction(args, result: VideoResult, segments: list) -> None:
         "forgery_type_name": name,
         "class_probabilities": {CLASS_NAMES[i]: float(p) for i, p in enumerate(result.class_probs)},
         "segments": [{"score": s, "start_s": a, "end_s": b} for s, a, b in segments],
+        "inference_rule": result.rule,
         "num_frames": len(result.expert_score),
         "fps": result.fps,
         "checkpoint": str(args.checkpoint),
@@ -174,7 +178,7 @@ def load_inputs(argv) -> tuple:
     return args, model, ckpt, config
 
 
-def _predict_split(args, model, config: dict | None) -> int:
+def _predict_split(args, model, ckpt: dict, config: dict | None) -> int:
     from extractors.cache import FeatureCache
     from wmmt.manifest import load_manifest
 
@@ -197,7 +201,7 @@ def _predict_split(args, model, config: dict | None) -> int:
         log.warning("%d video(s) of split '%s' failed extraction and get no proposals",
                     len(failed & set(wanted["video_id"])), args.split)
     usable = manifest[~manifest["video_id"].isin(failed)]
-    results = predict_split(model, usable, cache, args.split, args.device, args.batch_size)
+    results = predict_split(model, usable, cache, args.split, args.device, args.batch_size, inference_rule(ckpt))
     policy = ProposalPolicy.from_config(config)
     write_outputs(results, args.out_dir, policy.settings, no_features=sorted(failed & set(wanted["video_id"])),
                   gate=policy.gate)
@@ -212,7 +216,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.video is None:
-        return _predict_split(args, model, config)
+        return _predict_split(args, model, ckpt, config)
     from extractors.extract import DecodeError
 
     try:

@@ -2,12 +2,17 @@
 
 A predictions folder (``results/<dataset>/runs/<variant>/<split>/``) holds
   * ``predictions.json``: ``{"<video_id>": [[score, start_s, end_s], ...]}`` (the public
-    AV-Deepfake1M toolkit format) from modality-aware expert selection, every video a key;
+    AV-Deepfake1M toolkit format) by the model's inference rule with the config's class-0 gate
+    (WMMT: modality-aware expert selection; the fully supervised reference: its own frame
+    evidence, ``model.inference``), every video a key;
+  * ``predictions_ungated.json``: the same rule without the gate (a video judged genuine keeps
+    its segments), so the reference is reported gated and ungated;
   * ``predictions_visual.json``, ``predictions_audio.json``, ``predictions_multimodal.json``:
     the same from one head for every video (no gating; Table IV evaluates these);
   * ``classes.csv``: video_id, pred_class, p0..p3, visual_score, audio_score, extraction_failed;
-  * ``outputs.npz``: per-frame fake scores of every head and of the chosen expert, and the
-    video-level embeddings before/after enhancement, for the report's figures and the pages.
+  * ``outputs.npz``: per-frame fake scores of every head and of the chosen expert, the
+    video-level embeddings before/after enhancement, for the report's figures and the pages, and
+    the inference rule that made the classes and the expert's scores.
 
 ``model.predict`` writes them (``write_outputs``, from ``model.inference.VideoResult``s); the
 evaluator, the tables, the submission, the report and the pages read them here, so a file's
@@ -23,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.proposals import expert_proposals, head_proposals
+from model.proposals import expert_proposals, head_proposals, ungated_proposals
 from wmmt.io import atomic_path, read_json, write_json
 from wmmt.metrics import EvaluationError
 from wmmt.vocab import AUDIO_FAKE, NUM_CLASSES, REAL, VISUAL_FAKE
@@ -31,8 +36,13 @@ from wmmt.vocab import AUDIO_FAKE, NUM_CLASSES, REAL, VISUAL_FAKE
 # The localisation heads, each with its own predictions file (model.inference fills their scores).
 HEADS = ("visual", "audio", "multimodal")
 PREDICTIONS = "predictions.json"
-# The file each kind of proposal goes to: "expert" (modality-aware selection) and each head.
-PREDICTION_FILES = {"expert": PREDICTIONS, **{head: f"predictions_{head}.json" for head in HEADS}}
+# The file each kind of proposal goes to: "expert" (the model's rule with the gate), "ungated" (the
+# same without the gate) and each head.
+PREDICTION_FILES = {"expert": PREDICTIONS, "ungated": "predictions_ungated.json",
+                    **{head: f"predictions_{head}.json" for head in HEADS}}
+# The inference rules (model.inference) whose results the files hold; outputs.npz records which.
+EXPERT_SELECTION = "expert_selection"  # WMMT: c_m's class picks the expert head
+FRAME_EVIDENCE = "frame_evidence"  # the fully supervised reference: its own frame scores
 CLASSES = "classes.csv"
 OUTPUTS = "outputs.npz"
 CLASS_COLUMNS = ("video_id", "pred_class", *(f"p{k}" for k in range(NUM_CLASSES)))
@@ -65,6 +75,7 @@ def _outputs_arrays(results: list) -> dict[str, np.ndarray]:
         "video_class": np.array([r.video_class for r in results], dtype=np.int64),
         "class_probs": np.stack([r.class_probs for r in results]),
         "score_expert": np.concatenate([r.expert_score for r in results]),
+        "inference_rule": np.array(results[0].rule),
     }
     for head in HEADS:
         if results[0].head_scores[head] is not None:
@@ -83,6 +94,8 @@ def write_outputs(results: list, out_dir, settings: dict, no_features=(), gate: 
     empty = {vid: [] for vid in no_features}
     write_json(out_dir / PREDICTIONS,
                {**{r.video_id: expert_proposals(r, settings, gate) for r in results}, **empty}, indent=None)
+    write_json(out_dir / PREDICTION_FILES["ungated"],
+               {**{r.video_id: ungated_proposals(r, settings) for r in results}, **empty}, indent=None)
     for head in HEADS:
         write_json(out_dir / PREDICTION_FILES[head],
                    {**{r.video_id: head_proposals(r, head, settings) for r in results}, **empty}, indent=None)
@@ -145,7 +158,8 @@ def read_classes(path) -> dict[str, dict]:
 
 def read_outputs(path) -> dict:
     """``outputs.npz`` back as {"videos": {video_id: {"score_expert": (T,), "score_<head>": (T,), "fps",
-    "video_class", "class_probs"}}, "video_ids": [...], "embeddings": {name: (V, D)}}."""
+    "video_class", "class_probs"}}, "video_ids": [...], "embeddings": {name: (V, D)}, "inference_rule"}
+    (a file written before the rule was recorded: expert selection)."""
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -159,4 +173,6 @@ def read_outputs(path) -> dict:
                      class_probs=data["class_probs"][i])
         videos[vid] = entry
     embeddings = {k[4:]: data[k] for k in data.files if k.startswith("emb_")}
-    return {"videos": videos, "video_ids": data["video_ids"].tolist(), "embeddings": embeddings}
+    rule = str(data["inference_rule"]) if "inference_rule" in data.files else EXPERT_SELECTION
+    return {"videos": videos, "video_ids": data["video_ids"].tolist(), "embeddings": embeddings,
+            "inference_rule": rule}

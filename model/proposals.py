@@ -23,9 +23,10 @@ Frame indices become seconds only through :func:`wmmt.timebase.run_to_segment`, 
 run of rows ``[i, j)`` is ``[i / fps, j / fps]``.
 
 The proposal policy lives here whole: the defaults (``DEFAULT_PROPOSALS``, written once),
-the class-0 gate of expert selection (``GATES``), the segments of the chosen expert and of
-each head (``expert_proposals``, ``head_proposals``) and the policy a config asks for
-(``ProposalPolicy.from_config``, its ``evaluation: proposals`` and ``gate``). Prediction,
+the class-0 gate (``GATES``), the segments of the chosen expert with the gate and without it,
+and of each head (``expert_proposals``, ``ungated_proposals``, ``head_proposals``), and the
+policy a config asks for (``ProposalPolicy.from_config``, its ``evaluation: proposals`` and
+``gate``). Prediction,
 the dev metrics of training, the seed study and the pages all take their segments from it.
 """
 
@@ -164,6 +165,14 @@ def expert_proposals(result, settings: dict, gate: str = DEFAULT_GATE) -> list[l
     return props
 
 
+def ungated_proposals(result, settings: dict) -> list[list[float]]:
+    """Segments of the chosen expert of one video's ``result`` whatever its class: the rule without
+    the class-0 gate (``predictions_ungated.json``). For the fully supervised reference, whose class
+    and segments come from separate heads (model.inference.frame_evidence), this is the measure of
+    its localisation alone; beside the gated file it shows what the gate costs or saves."""
+    return proposals_from_scores(result.expert_score, result.fps, **settings)
+
+
 def head_proposals(result, head: str, settings: dict) -> list[list[float]]:
     """Segments of one head (``visual``, ``audio``, ``multimodal``) for every video, no gate; []
     where the variant has no such head."""
@@ -201,6 +210,9 @@ class ProposalPolicy:
 
     def expert(self, result) -> list[list[float]]:
         return expert_proposals(result, self.settings, self.gate)
+
+    def ungated(self, result) -> list[list[float]]:
+        return ungated_proposals(result, self.settings)
 
     def head(self, result, head: str) -> list[list[float]]:
         return head_proposals(result, head, self.settings)

@@ -1,36 +1,42 @@
 """Fully supervised reference: WMMT's network trained WITH the train split's forged timestamps.
 
     python -m model.train --variant supervised --config CONFIG.yaml --manifest M.jsonl \
-        --features CACHE_DIR --out RUN_DIR [--select dev_ap|dev_frame_loss] ...
+        --features CACHE_DIR --out RUN_DIR [--select dev_frame_loss|dev_ap] ...
 
 This is not WMMT and not weakly supervised: it is the yardstick the report sets WMMT
 beside, as the paper sets WMMT beside fully supervised methods (Tables I-II; WMMT's
-73.27 average mAP on LAV-DF is 0.76 of ActionFormer's 96.59). This module is the one
-training code of the project that reads the forged segments of the TRAIN split; it holds
-the reference's frame targets, its loss, its frame-level dev metrics and its objective
-(``ReferenceObjective``), the plug-in of the one training loop, ``model.train``, which
-imports it only for the variant ``supervised``. WMMT's training reads video labels only
-(tests/test_train_weak.py).
+73.27 average mAP on LAV-DF is 0.76 of ActionFormer's 96.59). It measures what the
+features allow, not WMMT's inference rule. This module is the one training code of the
+project that reads the forged segments of the TRAIN split; it holds the reference's frame
+targets, its loss, its dev metrics and its objective (``ReferenceObjective``), the plug-in
+of the one training loop, ``model.train``, which imports it only for the variant
+``supervised``. WMMT's training reads video labels only (tests/test_train_weak.py).
 
-Same features, same network, same proposals, same evaluator: the network is
+Same features, same network, same proposal generator, same evaluator: the network is
 ``model.wmmt.WMMT`` built from the config's ``model:`` section (input embedding,
-IntraFE / InterFE TPPA, heads h_v, h_a, h_m), trained with per-frame targets
+IntraFE / InterFE TPPA, heads h_v, h_a, h_m), trained with per-frame targets only,
 
-    L = lambda_m (CE_frame(P_m) + L_m) + lambda_v (CE_frame(P_v) + L_v) + lambda_a (CE_frame(P_a) + L_a)
+    L = (CE_frame(P_v) + CE_frame(P_a) + CE_frame(P_m)) / 3          (``FRAME_WEIGHTS``)
 
 where the frame targets come from ``visual_fake_periods`` (P_v: forged or not),
 ``audio_fake_periods`` (P_a) and both (P_m: 0 none, 1 both forged at t, 2 only visual,
-3 only audio), seconds -> rows through ``wmmt.timebase.segment_to_mask``, and L_m, L_v,
-L_a are WMMT's own video-level losses (Eq. 3-4, ``model.losses.wmmt_loss``), kept so the
-video classifier that drives expert selection is trained too. The deviation loss is left
-out (it is a device of weak supervision). Padded frames never enter a loss.
+3 only audio), seconds -> rows through ``wmmt.timebase.segment_to_mask``. The three heads
+weigh the same; WMMT's lambdas (0.8 / 0.1 / 0.1) and its video-level losses L_m, L_v, L_a
+are not part of it: the reference's class and segments come from its frame scores
+(``model.inference.frame_evidence``), never from the video classifiers c_v, c_a, c_m, so
+their losses would train nothing it reads (docs/decisions/training.md). The deviation loss
+is left out (a device of weak supervision). Padded frames never enter a loss.
 
-Optimisation settings come from the config's ``train:`` section, input statistics from
-the train split, the run state, checkpoints, resumption, DDP and early stopping from
-``model.train``, as for any variant (its checkpoint's variant is ``supervised``), so
-``model.predict`` loads it and the workflow predicts and evaluates it like any variant
-(expert selection picks the head per video as for WMMT). Model selection on the dev split:
-mean AP over IoU 0.1..0.7 of the expert's segments (``dev_ap``, default) or the dev frame loss.
+Selection and early stopping as WMMT's, declared: WMMT selects on its dev loss (Eq. 15 on the
+dev videos) with ``train.patience``; the reference selects on its dev frame loss (its own
+training loss on the dev videos, ``dev_frame_loss``, the default) with the same patience.
+``dev_ap`` (mean AP over IoU 0.1..0.7 of its gated segments on the dev videos) may be chosen.
+
+Optimisation settings come from the config's ``train:`` section, input statistics from the
+train split, the run state, checkpoints, resumption, DDP and early stopping from
+``model.train``, as for any variant (its checkpoint's variant is ``supervised``, which tells
+``model.inference`` to read it by its own rule), so the workflow predicts and evaluates it
+like any variant.
 """
 
 from __future__ import annotations
@@ -47,19 +53,24 @@ import torch.nn.functional as F
 from model.config import WMMTConfig
 from model.data import DataError, VideoFeatureDataset, collate, frame_indices, training_records
 from model.engine import better, records_digest
-from model.losses import wmmt_loss
-from model.objectives import VideoDevMetrics, dev_pass
+from model.inference import FRAME_EVIDENCE, frame_evidence
+from model.losses import psi
+from model.objectives import dev_pass
 from model.proposals import ProposalPolicy
 from model.wmmt import WMMTOutput, frame_fake_probs
 from wmmt.classification import roc_auc
+from wmmt.metrics import ap_at_iou
 from wmmt.timebase import segment_to_mask
-from wmmt.vocab import AUDIO_ONLY_FAKE, BOTH_FAKE, REAL, VISUAL_ONLY_FAKE
+from wmmt.vocab import AUDIO_ONLY_FAKE, BOTH_FAKE, PAPER_AP_IOUS, REAL, VISUAL_ONLY_FAKE
 
 VARIANT = "supervised"  # its run folder, results/<dataset>/runs/supervised, and its checkpoint's variant
 SEGMENT_COLUMNS = ("fake_periods", "visual_fake_periods", "audio_fake_periods")
-SELECT_METRICS = ("dev_ap", "dev_frame_loss")
-LOG_FIELDS = ["step", "epoch", "loss", "frame_m", "frame_v", "frame_a", "loss_m", "loss_v", "loss_a", "lr",
-              "dev_frame_loss", "dev_frame_auc", "dev_acc", "dev_auc", "dev_ap"]
+DEFAULT_SELECT = "dev_frame_loss"  # as WMMT's dev loss: the objective's own loss on the dev videos
+SELECT_METRICS = ("dev_frame_loss", "dev_ap")
+# The weight of each head's frame cross-entropy in the loss: the three heads weigh the same.
+FRAME_WEIGHTS = {"frame_v": 1 / 3, "frame_a": 1 / 3, "frame_m": 1 / 3}
+LOG_FIELDS = ["step", "epoch", "loss", "frame_m", "frame_v", "frame_a", "lr", "dev_frame_loss", "dev_frame_auc",
+              "dev_frame_auc_v", "dev_frame_auc_a", "dev_acc", "dev_auc", "dev_ap"]
 
 
 # --------------------------------------------------------------------------- frame targets
@@ -128,29 +139,28 @@ def collate_frame_targets(items: list[dict]) -> dict:
 # --------------------------------------------------------------------------- loss
 
 def check_reference_config(cfg: WMMTConfig) -> WMMTConfig:
-    """The reference needs all three heads (expert selection); L_dp is not part of its loss."""
+    """The reference needs all three heads (its rule reads h_v, h_a and h_m); L_dp is not part of its loss."""
     if cfg.heads != ("v", "a", "m"):
         raise ValueError(f"the fully supervised reference needs the heads h_v, h_a and h_m (task: multitask, "
                          f"mtl: true); the config's model section builds {list(cfg.heads)}")
     return cfg.replace(use_dp=False)
 
 
-def supervised_loss(outputs: WMMTOutput, targets: torch.Tensor, labels: torch.Tensor,
-                    cfg: WMMTConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Frame-level cross-entropy of each FAS on the real frames, plus WMMT's video-level losses.
+def supervised_loss(outputs: WMMTOutput, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """The frame-level cross-entropy of each head on the real frames, weighted by ``FRAME_WEIGHTS``.
 
-    ``targets`` (B, T, 3) from ``collate_frame_targets``; returns (total, {part: float}).
+    ``targets`` (B, T, 3) from ``collate_frame_targets``; returns (total, {part: float}). Reads no
+    video-level output (c_v, c_a, c_m) and no video label.
     """
     mask = outputs.mask  # (B, T)
     targets = targets.to(mask.device)
-    video_total, parts = wmmt_loss(outputs, labels, cfg)  # L_m, L_v, L_a (cfg has use_dp off)
-    total = video_total
-    for name, fas, column, weight in (("frame_v", outputs.fas_v, 0, cfg.lambda_v),
-                                      ("frame_a", outputs.fas_a, 1, cfg.lambda_a),
-                                      ("frame_m", outputs.fas_m, 2, cfg.lambda_m)):
+    parts: dict[str, float] = {}
+    total = torch.zeros((), device=mask.device)
+    for name, fas, column in (("frame_v", outputs.fas_v, 0), ("frame_a", outputs.fas_a, 1),
+                              ("frame_m", outputs.fas_m, 2)):
         loss = F.cross_entropy(fas.float()[mask], targets[..., column][mask])  # over the (N_real, C) frames
         parts[name] = float(loss.detach())
-        total = total + weight * loss
+        total = total + FRAME_WEIGHTS[name] * loss
     parts["loss"] = float(total.detach())
     return total, parts
 
@@ -158,29 +168,72 @@ def supervised_loss(outputs: WMMTOutput, targets: torch.Tensor, labels: torch.Te
 # --------------------------------------------------------------------------- dev metrics
 
 class FrameDevMetrics:
-    """dev_frame_loss (the training loss, frame weighted per batch) and dev_frame_auc (h_m's per-frame
-    fake probability against "forged in either track")."""
+    """dev_frame_loss (the training loss, frame weighted per batch) and the per-frame AUCs: dev_frame_auc
+    (h_m's fake probability against "forged in either track"), dev_frame_auc_v (h_v against the visual
+    forged frames) and dev_frame_auc_a (h_a against the audio ones)."""
 
     def __init__(self) -> None:
         self.losses: list[float] = []
-        self.scores: list[np.ndarray] = []
-        self.forged: list[np.ndarray] = []
+        self.scores: dict[str, list[np.ndarray]] = {"m": [], "v": [], "a": []}
+        self.forged: dict[str, list[np.ndarray]] = {"m": [], "v": [], "a": []}
         self.n = 0
 
     def add(self, out: WMMTOutput, batch: dict, labels: torch.Tensor, cfg: WMMTConfig) -> None:
         mask = out.mask
-        _, parts = supervised_loss(out, batch["frame_targets"], labels, cfg)
+        targets = batch["frame_targets"].to(mask.device)  # (B, T, 3)
+        _, parts = supervised_loss(out, targets)
         self.losses.append(parts["loss"] * len(labels))
         self.n += len(labels)
-        self.scores.append(frame_fake_probs(out.fas_m)[mask].cpu().numpy())
-        self.forged.append((batch["frame_targets"][..., 2].to(mask.device)[mask] != REAL).cpu().numpy())
+        for key, fas, forged in (("m", out.fas_m, targets[..., 2] != REAL), ("v", out.fas_v, targets[..., 0] == 1),
+                                 ("a", out.fas_a, targets[..., 1] == 1)):
+            self.scores[key].append(frame_fake_probs(fas)[mask].cpu().numpy())
+            self.forged[key].append(forged[mask].cpu().numpy())
 
     def result(self) -> dict[str, float]:
         if self.n == 0:
             return {}
-        scores = np.concatenate(self.scores).astype(np.float64)  # a diverged model's NaN scores have no AUC
-        auc = roc_auc(np.concatenate(self.forged), scores) if np.isfinite(scores).all() else float("nan")
-        return {"dev_frame_loss": sum(self.losses) / self.n, "dev_frame_auc": auc}
+        metrics = {"dev_frame_loss": sum(self.losses) / self.n}
+        for key, name in (("m", "dev_frame_auc"), ("v", "dev_frame_auc_v"), ("a", "dev_frame_auc_a")):
+            scores = np.concatenate(self.scores[key]).astype(np.float64)  # a diverged model's NaN scores: no AUC
+            metrics[name] = roc_auc(np.concatenate(self.forged[key]), scores) if np.isfinite(scores).all() \
+                else float("nan")
+        return metrics
+
+
+class ReferenceDevMetrics:
+    """The reference's video-level dev numbers by its own rule (``model.inference.frame_evidence``):
+    dev_acc (four classes), dev_auc (real against fake by 1 - p0) and, with the dev videos'
+    ``ground_truth`` segments, dev_ap (mean AP over IoU 0.1..0.7 of its segments by the policy's
+    proposals and gate). No video-level classifier is read."""
+
+    def __init__(self, policy: ProposalPolicy, ground_truth: dict[str, list] | None) -> None:
+        self.policy, self.ground_truth = policy, ground_truth
+        self.correct = self.total = 0
+        self.scores: list[float] = []
+        self.fakes: list[float] = []
+        self.predictions: dict[str, list] = {}
+
+    def add(self, out: WMMTOutput, batch: dict, labels: torch.Tensor, cfg: WMMTConfig) -> None:
+        results = frame_evidence(out, batch["video_ids"], batch["fps"])
+        label_list = labels.tolist()
+        self.correct += sum(r.video_class == y for r, y in zip(results, label_list))
+        self.total += len(results)
+        self.scores += [float(1.0 - r.class_probs[REAL]) for r in results]
+        self.fakes += psi(labels).tolist()
+        if self.ground_truth is not None:
+            self.predictions.update({r.video_id: self.policy.expert(r) for r in results})
+
+    def result(self) -> dict[str, float]:
+        if self.total == 0:
+            return {}
+        scores = np.asarray(self.scores)
+        metrics = {"dev_acc": self.correct / self.total,
+                   "dev_auc": roc_auc(np.asarray(self.fakes, bool), scores) if np.isfinite(scores).all()
+                   else float("nan")}
+        if self.ground_truth is not None:
+            truth = {vid: self.ground_truth.get(vid, []) for vid in self.predictions}
+            metrics["dev_ap"] = float(np.mean(list(ap_at_iou(self.predictions, truth, PAPER_AP_IOUS).values())))
+        return metrics
 
 
 def _segments_digest(segments: dict, video_ids) -> str:
@@ -195,13 +248,15 @@ class ReferenceObjective:
     """The fully supervised reference as ``model.train``'s plug-in (see model.objectives)."""
 
     card_name = "WMMT network, fully supervised reference (trained with frame-level targets; not WMMT)"
+    inference_rule = FRAME_EVIDENCE  # how its checkpoints are read (model.inference)
     log_fields: ClassVar[list] = LOG_FIELDS
-    curves: ClassVar[dict] = {"losses": ("loss", "frame_m", "frame_v", "frame_a", "loss_m"),
-              "dev": ("dev_frame_loss", "dev_frame_auc", "dev_acc", "dev_ap"), "dev_loss": None,
-              "title": "fully supervised reference"}
+    curves: ClassVar[dict] = {"losses": ("loss", "frame_m", "frame_v", "frame_a"),
+              "dev": ("dev_frame_loss", "dev_frame_auc", "dev_frame_auc_v", "dev_frame_auc_a", "dev_acc", "dev_ap"),
+              "dev_loss": None, "title": "fully supervised reference"}
     collate = staticmethod(collate_frame_targets)
 
-    def __init__(self, select_metric: str = "dev_ap", policy: ProposalPolicy | None = None) -> None:
+    def __init__(self, select_metric: str | None = None, policy: ProposalPolicy | None = None) -> None:
+        select_metric = select_metric or DEFAULT_SELECT
         if select_metric not in SELECT_METRICS:
             raise ValueError(f"select must be one of {list(SELECT_METRICS)}, got {select_metric!r}")
         self.select_metric = select_metric
@@ -229,15 +284,13 @@ class ReferenceObjective:
                 "n_train": len(train_ds), "n_dev": len(dev_ds)}
 
     def loss(self, outputs: WMMTOutput, batch: dict, cfg: WMMTConfig):
-        return supervised_loss(outputs, batch["frame_targets"], batch["labels"], cfg)
+        return supervised_loss(outputs, batch["frame_targets"])
 
     def dev_metrics(self, model, loader, device: torch.device, bf16: bool) -> dict[str, float]:
-        """Frame-level dev loss and AUC, and the video-level numbers WMMT selects by (one pass)."""
-        frames, video = FrameDevMetrics(), VideoDevMetrics(self.policy, self.dev_truth)
+        """Frame-level dev loss and AUCs, and the video-level numbers of its own rule (one pass)."""
+        frames, video = FrameDevMetrics(), ReferenceDevMetrics(self.policy, self.dev_truth)
         dev_pass(model, loader, device, bf16, frames, video)
-        metrics = frames.result()
-        metrics.update({k: v for k, v in video.result().items() if k in ("dev_acc", "dev_auc", "dev_ap")})
-        return metrics
+        return {**frames.result(), **video.result()}
 
     def improved(self, value, best_metric, best_step, metrics: dict) -> bool:
         # Without dev videos (or with an undefined metric) the first weights are kept until one is defined.

@@ -207,3 +207,21 @@ def test_avdeepfake1m_format_val_is_test(tmp_path):
     # FP, TP (r 1/2, p 1/2), TP (r 1, p 2/3): 1/2 * 2/3 + 1/2 * 2/3.
     assert metrics["ap"]["0.5"] == pytest.approx(2 / 3)
     assert metrics["ar"]["2"] == 1.0
+
+
+def test_ungated_predictions_are_scored_beside_the_gated_ones(files, capsys):
+    meta, preds, _, out = files
+    # The ungated file keeps the segment a gate took from the audio-only fake (and its false alarm).
+    ungated = {**PREDICTIONS, "test/000004.mp4": [[0.4, 3.0, 3.4]]}
+    path = preds.parent / "predictions_ungated.json"
+    path.write_text(json.dumps(ungated))
+    assert main(["--predictions", str(preds), "--ungated", str(path), "--metadata", str(meta), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    test_ungated = {k: ungated[k] for k in TEST_GT}
+    ap = ap_at_iou(test_ungated, TEST_GT)
+    assert [metrics["ungated"]["ap"][str(t)] for t in ap] == pytest.approx(list(ap.values()))
+    assert metrics["ungated"]["num_segments"] == metrics["num_segments"] == 4
+    assert metrics["ungated"]["ar"]["20"] > metrics["ar"]["20"]  # the audio-only segment is found ungated only
+    path.write_text(json.dumps({k: v for k, v in ungated.items() if k != "test/000002.mp4"}))
+    assert main(["--predictions", str(preds), "--ungated", str(path), "--metadata", str(meta), "--out", str(out)]) == 1
+    assert "predictions_ungated.json: no predictions for 1 of the 5 evaluated videos" in capsys.readouterr().err

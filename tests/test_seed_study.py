@@ -1,4 +1,5 @@
-"""evaluation.seed_study: every (variant, seed) is trained, scored three ways, and reproducible."""
+"""evaluation.seed_study: every (variant, seed) is trained, scored five ways on the dev and on the test split,
+reproducible; the reference by its own rule, gated and ungated; intervals from the runs' saved predictions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from evaluation.seed_study import SCORED, parse_overrides, split_truth, study, summary_table
+from evaluation.seed_study import SCORED, SPLITS, parse_overrides, split_truth, study, study_intervals, summary_table
 from tests.helpers.training import AUDIO_DIM, VISUAL_DIM, make_synthetic
 
 CONFIG = {
@@ -29,20 +30,32 @@ def test_study_scores_each_run_and_is_reproducible(tmp_path, data):
     assert [(r["variant"], r["seed"]) for r in rows] == [("full", 0), ("full", 1), ("visual_only", 0),
                                                          ("visual_only", 1)]
     names = [name for name, _, _ in SCORED]
-    assert all(name in rows[0] for name in names)  # the full model has all three heads
-    assert "audio head, audio segments" not in rows[2]  # a visual-only model has no audio head
     for row in rows:
+        assert set(row["splits"]) == set(SPLITS) and row["inference_rule"] == "expert_selection"
         assert (tmp_path / "a" / f"{row['variant']}-seed{row['seed']}" / "best.pt").is_file()
-        assert 0.0 <= row["test_accuracy_4class"] <= 1.0
-        for name in names:
-            if name in row:
-                assert all(0.0 <= v <= 100.0 for v in row[name])
+        for split in SPLITS:
+            assert 0.0 <= row["splits"][split]["accuracy_4class"] <= 1.0
+            assert all(0.0 <= v <= 100.0 for name in names if name in row["splits"][split]
+                       for v in row["splits"][split][name])
+        # The test predictions are kept (gated and ungated) with the test split's segments, for the intervals.
+        test_ids = set(manifest.loc[manifest["split"] == "test", "video_id"])
+        assert set(row["predictions"]["gated"]) == set(row["predictions"]["ungated"]) == set(row["truth"]) == test_ids
+    assert all(name in rows[0]["splits"]["test"] for name in names)  # the full model has all three heads
+    assert "audio head, audio segments" not in rows[2]["splits"]["test"]  # a visual-only model has no audio head
+    # Dev and test are scored on their own videos: the numbers differ.
+    assert rows[0]["splits"]["dev"] != rows[0]["splits"]["test"]
     # Same seed, fresh folder: the same numbers (training and prediction are deterministic on CPU).
     again = study(CONFIG, manifest, cache, ["full"], [0], tmp_path / "b", echo=lambda _: None)
     strip = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
     assert strip(again[0]) == strip(rows[0])
     table = summary_table(rows)
-    assert table.count("| full |") == 5 and table.count("| visual_only |") == 4  # 4 scorings + accuracy, 3 + 1
+    dev, test = table.split("### Test split")
+    assert dev.startswith("### Dev split")
+    for part in (dev, test):  # 5 scorings + accuracy, 4 + 1
+        assert part.count("| full |") == 6 and part.count("| visual_only |") == 5
+    assert "| full | expert, all segments | 2 |" in test
+    mean_dev = sum(r["splits"]["dev"][names[0]][0] for r in rows[:2]) / 2
+    assert f"| full | expert, all segments | 2 | {mean_dev:.2f} +- " in dev
 
 
 def test_split_truth_reads_each_modality(data):
@@ -72,39 +85,110 @@ def test_cli_rejects_unknown_variant_before_reading_data(tmp_path, capsys):
     assert "unknown variant(s) ['no_such_variant']" in capsys.readouterr().err
 
 
-def test_the_fully_supervised_reference_is_studied_like_a_variant(tmp_path, data):
+def test_the_reference_is_studied_by_its_own_rule_gated_and_ungated(tmp_path, data):
     manifest, cache = data
     rows = study(CONFIG, manifest, cache, ["supervised"], [0], tmp_path, echo=lambda _: None)
-    assert rows[0]["variant"] == "supervised" and (tmp_path / "supervised-seed0" / "best.pt").is_file()
-    assert all(name in rows[0] for name, _, _ in SCORED)  # it has all three heads
+    row = rows[0]
+    assert row["variant"] == "supervised" and (tmp_path / "supervised-seed0" / "best.pt").is_file()
+    assert row["inference_rule"] == "frame_evidence"
+    assert all(name in row["splits"][split] for name, _, _ in SCORED for split in SPLITS)
+    # Gated: a video the rule calls genuine has no segments; otherwise the same segments as ungated.
+    gated, ungated = row["predictions"]["gated"], row["predictions"]["ungated"]
+    assert all(gated[v] in ([], ungated[v]) for v in gated)
+    # Selected as WMMT is, on its dev loss: its own, the dev frame loss.
+    import torch
+
+    assert torch.load(tmp_path / "supervised-seed0" / "best.pt", weights_only=True)["select_metric"] == \
+        "dev_frame_loss"
+
+
+def _row(variant, seed, test_map, truth=None, gated=None, ungated=None):
+    scores = {name: (10.0, 20.0) for name, _, _ in SCORED}
+    row = {"variant": variant, "seed": seed, "train_seconds": 1.0, "inference_rule": "expert_selection",
+           "splits": {"dev": {**scores, "accuracy_4class": 0.5, SCORED[0][0]: (test_map + 1, 40.0)},
+                      "test": {**scores, "accuracy_4class": 0.25 * (seed + 1), SCORED[0][0]: (test_map, 40.0)}}}
+    if truth is not None:
+        row.update(truth=truth, predictions={"gated": gated, "ungated": ungated if ungated is not None else gated})
+    return row
 
 
 def test_summary_prints_the_ratio_to_the_reference():
-    row = {name: (0.0, 0.0) for name, _, _ in SCORED}
-    rows = [{**row, "variant": "full", "seed": 0, "test_accuracy_4class": 0.5, SCORED[0][0]: (30.0, 40.0)},
-            {**row, "variant": "supervised", "seed": 0, "test_accuracy_4class": 0.6, SCORED[0][0]: (60.0, 70.0)}]
-    assert "full WMMT 30.00 / reference 60.00 = 0.50" in summary_table(rows)
+    rows = [_row("full", 0, 30.0), _row("supervised", 0, 60.0)]
+    rows[1]["splits"]["test"][SCORED[2][0]] = (75.0, 80.0)  # ungated
+    table = summary_table(rows)
+    assert "full WMMT 30.00 / reference 60.00 = 0.50; against the reference ungated 30.00 / 75.00 = 0.40" in table
+    assert "full WMMT 31.00 / reference 61.00 = 0.51" in table  # the dev split's line
 
 
-def test_runs_written_one_by_one_combine_into_the_same_table(tmp_path, capsys):
+# Four test videos, one segment each; each model's seeds find some of them (score 0.9, exact boundaries).
+TRUTH = {f"test/{i}.mp4": [[0.0, 1.0]] for i in range(4)}
+
+
+def _found(*hits):
+    return {v: ([[0.9, 0.0, 1.0]] if i in hits else [[0.9, 2.0, 3.0]]) for i, v in enumerate(TRUTH)}
+
+
+def test_intervals_of_the_ratio_and_the_gap_from_the_saved_predictions():
+    from evaluation.intervals import avg_map
+
+    rows = [_row("full", 0, 0.0, TRUTH, _found(0, 1)), _row("full", 1, 0.0, TRUTH, _found(0, 1, 2)),
+            _row("concat_baseline", 0, 0.0, TRUTH, _found(0)), _row("concat_baseline", 1, 0.0, TRUTH, _found(1)),
+            _row("supervised", 0, 0.0, TRUTH, _found(0, 1, 2), _found(0, 1, 2, 3)),
+            _row("supervised", 1, 0.0, TRUTH, _found(0, 1, 3), _found(0, 1, 2, 3))]
+    found = study_intervals(rows, samples=200)
+    assert set(found) == {"ratio_full_reference", "ratio_full_reference_ungated", "gap_full_concat_baseline"}
+
+    def mean(variant, kind="gated"):
+        runs = [r["predictions"][kind] for r in rows if r["variant"] == variant]
+        return sum(avg_map(p, TRUTH, list(TRUTH)) for p in runs) / len(runs)
+
+    assert found["ratio_full_reference"]["estimate"] == pytest.approx(mean("full") / mean("supervised"))
+    assert found["ratio_full_reference_ungated"]["estimate"] == pytest.approx(
+        mean("full") / mean("supervised", "ungated"))
+    assert found["gap_full_concat_baseline"]["estimate"] == pytest.approx(mean("full") - mean("concat_baseline"))
+    for entry in found.values():
+        assert entry["low"] <= entry["estimate"] <= entry["high"] and entry["samples"] == 200
+        assert entry["videos"] == 4
+    text = summary_table(rows, found)
+    entry = found["gap_full_concat_baseline"]
+    assert (f"- avg mAP gap, full WMMT - concatenation baseline (points): **{entry['estimate']:.3g}** "
+            f"[{entry['low']:.3g}, {entry['high']:.3g}]") in text
+    assert "over its 4 videos and the seeds, 200 samples" in text
+    # Without the reference no ratio; without the baseline no gap.
+    assert set(study_intervals([r for r in rows if r["variant"] != "supervised"], samples=20)) == {
+        "gap_full_concat_baseline"}
+
+
+def test_runs_written_one_by_one_combine_into_the_same_tables_and_intervals(tmp_path, capsys):
     from evaluation.seed_study import main
 
-    row = {name: (10.0, 20.0) for name, _, _ in SCORED}
-    rows = [{**row, "variant": v, "seed": s, "train_seconds": 1.0, "test_accuracy_4class": 0.25 * (s + 1),
-             SCORED[0][0]: (30.0 + s, 40.0)} for v in ("full", "visual_only") for s in (0, 1)]
+    rows = [_row(v, s, 30.0 + s, TRUTH, _found(0, s + 1)) for v in ("full", "concat_baseline") for s in (0, 1)]
     paths = []
     for r in rows:  # what each `--run VARIANT SEED` job writes
         paths.append(tmp_path / f"{r['variant']}-seed{r['seed']}.json")
         paths[-1].write_text(json.dumps({"config": "c.yaml", "overrides": {}, "run": r}))
     out_json, out_md = tmp_path / "study.json", tmp_path / "study.md"
-    assert main(["--combine", *map(str, paths), "--json", str(out_json), "--markdown", str(out_md)]) == 0
-    assert out_md.read_text() == summary_table(rows)
+    assert main(["--combine", *map(str, paths), "--json", str(out_json), "--markdown", str(out_md),
+                 "--samples", "50"]) == 0
+    found = study_intervals(rows, samples=50)
+    assert out_md.read_text() == summary_table(rows, found)
     combined = json.loads(out_json.read_text())
     assert combined["config"] == "c.yaml" and [(r["variant"], r["seed"]) for r in combined["runs"]] == [
-        ("full", 0), ("full", 1), ("visual_only", 0), ("visual_only", 1)]
+        ("full", 0), ("full", 1), ("concat_baseline", 0), ("concat_baseline", 1)]
+    assert "predictions" not in combined["runs"][0]  # the rows' numbers; the predictions stay in the runs' files
+    assert combined["intervals"]["gap_full_concat_baseline"]["estimate"] == pytest.approx(
+        found["gap_full_concat_baseline"]["estimate"])
     (tmp_path / "bad.json").write_text(json.dumps({"runs": []}))
     assert main(["--combine", str(tmp_path / "bad.json")]) == 2
     assert "not a run of the seed study" in capsys.readouterr().err
+    old = {"config": "c.yaml", "overrides": {}, "run": {"variant": "full", "seed": 0, "test_accuracy_4class": 0.5}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main(["--combine", str(paths[0]), str(tmp_path / "old.json")]) == 2
+    assert "old.json: written by an older seed study" in capsys.readouterr().err
+    other = {"config": "c.yaml", "overrides": {}, "run": _row("full", 2, 30.0, {"test/x.mp4": []}, {"test/x.mp4": []})}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["--combine", str(paths[0]), str(tmp_path / "other.json")]) == 2
+    assert "other.json: its test videos or their segments differ" in capsys.readouterr().err
 
 
 def test_one_run_is_checked_before_reading_data(tmp_path, capsys):

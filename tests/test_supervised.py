@@ -271,3 +271,16 @@ def test_main_table_has_the_reference_the_floor_and_the_ratio():
     assert f"| {REFERENCE_LABEL} | ours (demo): not built (ablations: false) | n/a |" in text
     assert "ours n/a (reference not built (ablations: false)); paper 0.51" in text
     assert len(rows) == 5 and all(r[2] is not None for r in rows)
+
+
+def test_main_table_shows_the_reference_gated_and_ungated():
+    from evaluation.tables import REFERENCE_LABEL, UNGATED_LABEL, main_results_table
+
+    wmmt = _metrics(0.3, 0.5)
+    reference = {**_metrics(0.6, 0.9), "ungated": _metrics(0.75, 0.95)}
+    text, rows = main_results_table("demo", "lavdf", wmmt, reference, _metrics(0.05, 0.1))
+    lines = text.splitlines()
+    assert lines[4].startswith(f"| {REFERENCE_LABEL} | ours (demo) | 60.00 |")
+    assert lines[5].startswith(f"| {UNGATED_LABEL} | ours (demo) | 75.00 |")
+    assert "ours **0.50** (30.00 / 60.00); against the reference ungated 0.40 (30.00 / 75.00); paper 0.76" in text
+    assert [r[0] for r in rows].count(UNGATED_LABEL) == 1  # the HTML table gets the row too
