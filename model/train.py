@@ -13,7 +13,7 @@ This module is the project's one training loop, run state, checkpoint format and
 CLI. What a run optimises and how it is judged on dev is its objective (model.objectives):
 WMMT's (``WeakObjective``) for every variant, the fully supervised reference's
 (``model.supervised.ReferenceObjective``, imported only then) for ``--variant supervised``,
-which reads the manifest's forged segments and selects by ``--select`` (default dev_ap).
+which reads the manifest's forged segments and selects by ``--select`` (default dev_frame_loss).
 
 Multi-GPU on one node: ``torchrun --nproc_per_node N -m model.train ...`` (DDP; NCCL on
 CUDA, gloo on CPU). Outputs in RUN_DIR: last.pt and best.pt (weights-only loadable
@@ -319,11 +319,11 @@ def _loop(run: _Run, max_steps: int, progress: bool) -> bool:
 def objective_for(variant: str, train_cfg: TrainConfig, policy: ProposalPolicy | None = None,
                   dev_ground_truth: dict | None = None, select: str | None = None):
     """The objective a variant trains with: WMMT's weak supervision, or for ``supervised`` the fully
-    supervised reference's (selected by ``select``, default dev_ap; imported only here)."""
+    supervised reference's (selected by ``select``, default its dev frame loss; imported only here)."""
     if variant == SUPERVISED:
         from model.supervised import ReferenceObjective
 
-        return ReferenceObjective(select or "dev_ap", policy)
+        return ReferenceObjective(select, policy)
     return WeakObjective(select or train_cfg.select_metric, policy, dev_ground_truth)
 
 
@@ -412,7 +412,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
     parser.add_argument("--select", default=None,
                         help="dev metric that picks best.pt (default: train.select_metric; for the fully "
-                             "supervised reference dev_ap, or dev_frame_loss)")
+                             "supervised reference dev_frame_loss (default), or dev_ap)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar: one log line per dev evaluation (the workflow's jobs)")
     return parser

@@ -13,6 +13,7 @@ import pytest
 from wmmt import manifest
 from wmmt import synthetic as S
 from wmmt.io import OutputError
+from wmmt.synthetic.__main__ import main as cli_main
 from wmmt.timebase import segment_to_mask
 
 # The statistical checks render tens of clips per level: the demo's and benchmark's ("glaring") and
@@ -421,7 +422,7 @@ def test_failed_run_leaves_no_metadata(tmp_path, monkeypatch):
 )
 def test_cli_rejects_bad_arguments(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
-        S.main(["--out", str(tmp_path), *argv])
+        cli_main(["--out", str(tmp_path), *argv])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "metadata.json").exists()
@@ -431,13 +432,13 @@ def test_cli_rejects_a_file_as_output_folder(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(SystemExit) as exc:
-        S.main(["--out", str(target), "--num-videos", "2"])
+        cli_main(["--out", str(target), "--num-videos", "2"])
     assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
 
 
 def test_cli_writes_dataset(tmp_path, capsys):
     assert (
-        S.main(
+        cli_main(
             [
                 "--out",
                 str(tmp_path),

@@ -12,6 +12,7 @@ import pytest
 from wmmt import synthetic as S
 from wmmt.synthetic import family_b as B
 from wmmt.synthetic import voice as V
+from wmmt.synthetic.__main__ import main as cli_main
 from wmmt.timebase import segment_to_mask
 
 SEED = 3
@@ -264,7 +265,7 @@ def test_recompression_quantises_each_block_and_keeps_its_mean():
 
 
 def test_generate_and_cli_write_family_b(tmp_path, capsys):
-    assert S.main(["--out", str(tmp_path / "b"), "--num-videos", "4", "--seed", "1", "--workers", "1",
+    assert cli_main(["--out", str(tmp_path / "b"), "--num-videos", "4", "--seed", "1", "--workers", "1",
                    "--min-duration", "1", "--max-duration", "1.2", "--family", "b", "--check"]) == 0
     records = json.loads((tmp_path / "b" / "metadata.json").read_text())
     assert [r["fake_periods"] for r in records] == [p.periods() for p in S.plan_dataset(4, 1, min_duration=1,
@@ -275,5 +276,5 @@ def test_generate_and_cli_write_family_b(tmp_path, capsys):
               for r in json.loads((path.parent / f"{split}_metadata.json").read_text())}
     assert models == {"", "synthetic-clone"}
     with pytest.raises(SystemExit):
-        S.main(["--out", str(tmp_path / "c"), "--num-videos", "4", "--family", "c"])
+        cli_main(["--out", str(tmp_path / "c"), "--num-videos", "4", "--family", "c"])
     assert "invalid choice" in capsys.readouterr().err

@@ -149,7 +149,7 @@ def evaluation_inputs(wildcards):
     dataset = predicted_run(wildcards.predicted)[2]
     folder = f"results/{wildcards.predicted}"
     return {"predictions": f"{folder}/predictions.json", "classes": f"{folder}/classes.csv",
-            **dataset_source(dataset)}
+            "ungated": f"{folder}/{PREDICTION_FILES['ungated']}", **dataset_source(dataset)}
 
 
 def table_predictions(wildcards):

@@ -77,7 +77,7 @@ rule evaluate:
         runtime=30,
     shell:
         "python -m evaluation.evaluate --predictions {input.predictions} --classes {input.classes} "
-        "--metadata {params.metadata} --format {params.fmt} --split test {params.args} "
+        "--ungated {input.ungated} --metadata {params.metadata} --format {params.fmt} --split test {params.args} "
         "--out {output.metrics} > {log} 2>&1"
 
 
