@@ -423,7 +423,7 @@ def test_workflow_killed_in_training_reruns_only_the_unfinished_jobs(workflows):
     assert workflows["dry_run"].returncode == 0, dry[-3000:]
     table = dry.split("Job stats:")[1].split("total")[0]  # "job count", dashes, then one "rule count" a line
     jobs = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", table, flags=re.MULTILINE)}
-    assert jobs == {"train", "predict", "evaluate", "report"}, dry[-3000:]
+    assert jobs == {"train", "predict", "evaluate", "report_data", "report"}, dry[-3000:]
     # A lock left by SIGKILL needs `snakemake --unlock`, and Snakemake says so.
     locked = workflows["locked_run"]
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr

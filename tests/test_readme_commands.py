@@ -104,7 +104,7 @@ def test_readme_snakemake_command_runs_jobs_with_the_projects_python(dataset, us
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, output_of(proc, clone, out)
     assert not calls.exists(), calls.read_text()  # no job ran the PATH's python
-    for rule in ("rule random_checkpoints:", "checkpoint manifest:", "rule extract_shard:"):
+    for rule in ("rule random_checkpoints:", "rule manifest:", "checkpoint shard_plan:", "rule extract_shard:"):
         assert rule in out, rule
     assert (clone / "results/lavdf/manifest.jsonl").read_text().count("\n") == 12
     assert (clone / "results/lavdf/features/shard-00000/index.json").is_file()

@@ -102,7 +102,12 @@ def shard_dirs(wildcards):
 
 def shard_list(wildcards):
     """A shard's own list of videos: the one dataset file its job reads. Kept from run to run
-    (extractors.plan), and compared by content, so the job reruns only when its videos change."""
+    (extractors.plan), and compared by content, so the job reruns only when its videos change.
+    It exists once the shard plan is written, so a shard asked for by name waits for the plan."""
+    shards = {entry["shard"] for entry in shard_plan(wildcards.dataset)["shards"]}
+    if f"shard-{wildcards.shard}" not in shards:
+        raise ValueError(f"results/{wildcards.dataset}/features/shard-{wildcards.shard}: the shard plan "
+                         f"of {wildcards.dataset} has no such shard ({len(shards)} shards)")
     return f"results/{wildcards.dataset}/shard_lists/shard-{wildcards.shard}.jsonl"
 
 
