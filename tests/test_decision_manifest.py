@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "decision_manifest", Path(__file__).resolve().parent.parent / "benchmarks" / "decision_manifest.py")
-decision_manifest = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(decision_manifest)
+from benchmarks import decision_manifest, decision_study
 
 
 def _manifest() -> pd.DataFrame:
@@ -40,12 +34,6 @@ def test_a_manifest_without_dev_or_a_too_large_carve_is_an_error():
         decision_manifest.decision_view(_manifest().query("split != 'dev'"))
     with pytest.raises(ValueError, match="tuning split"):
         decision_manifest.decision_view(_manifest(), tune_size=80)
-
-
-_STUDY_SPEC = importlib.util.spec_from_file_location(
-    "decision_study", Path(__file__).resolve().parent.parent / "benchmarks" / "decision_study.py")
-decision_study = importlib.util.module_from_spec(_STUDY_SPEC)
-_STUDY_SPEC.loader.exec_module(decision_study)
 
 
 def test_the_decision_table_pairs_each_setting_with_the_default_over_seeds(tmp_path):
