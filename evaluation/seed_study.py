@@ -20,7 +20,10 @@ mean +- standard deviation over the seeds and every run's numbers::
 The same study in pieces, as the workflow runs it (one job per run, so that a cluster runs
 them in parallel): ``--run VARIANT SEED`` trains and scores one run and writes its numbers,
 its test predictions (gated and ungated) and the test split's segments (``--json``);
-``--combine RUN.json ...`` writes the tables of those runs, in that order::
+``--combine RUN.json ...`` writes the tables of those runs, in that order. ``--cross DATASET MANIFEST
+FEATURES`` (repeatable) also scores each run on the test split of another dataset, one never trained
+or tuned on (the cross-generator benchmark: config/synthetic_crossgen.yaml), with its own table, gap
+line and intervals::
 
     python -m evaluation.seed_study --run full 0 --config C --manifest M --features F \\
         --out-dir results/D/seed_study --json results/D/seed_study/full-seed0.json
@@ -138,12 +141,31 @@ def _objective(config: dict, variant: str, train_cfg, truth: dict):
     return objective_for(variant, train_cfg, policy, dev_truth)
 
 
+def score_cross(model, rule: str, config: dict, cross: dict, device: str) -> dict:
+    """{dataset: its test split's numbers, gated and ungated predictions and segments} for each cross
+    dataset ({name: (manifest, cache)}): the run's model on data of another generator, never trained on."""
+    from model.data import training_records
+    from model.inference import predict_split
+    from model.proposals import gate_setting, proposal_settings
+
+    out = {}
+    for name, (manifest, cache) in cross.items():
+        records, truth = training_records(manifest), split_truth(manifest, "test")
+        results = predict_split(model, records, cache, "test", device, rule=rule)
+        preds = split_predictions(results, proposal_settings(config), gate_setting(config))
+        labels = dict(zip(records["video_id"], records["label"]))
+        out[name] = {"scores": score_split(results, preds, truth, labels),
+                     "predictions": {"gated": preds["expert"], "ungated": preds["ungated"]}, "truth": truth["all"]}
+    return out
+
+
 def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, truth: dict,
-            overrides: dict | None = None, device: str = "cpu") -> dict:
-    """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>``; score its dev and test predictions.
+            overrides: dict | None = None, device: str = "cpu", cross: dict | None = None) -> dict:
+    """Train one (variant, seed) in ``out_dir/<variant>-seed<seed>``; score its dev and test predictions,
+    and the test split of each cross dataset (``cross``: {name: (manifest, cache)}).
 
     ``truth``: {split: split_truth(manifest, split)}. The row holds the test split's gated and ungated
-    predictions and its segments, for the intervals of ``--combine``.
+    predictions and its segments, for the intervals of ``--combine`` (and the same of each cross dataset).
     """
     from model.data import training_records
     from model.inference import inference_rule, load_model, predict_split
@@ -177,6 +199,8 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
         if split == "test":
             row["predictions"] = {"gated": preds["expert"], "ungated": preds["ungated"]}
             row["truth"] = truth[split]["all"]
+    if cross:
+        row["cross"] = score_cross(model, rule, config, cross, device)
     return row
 
 
@@ -186,12 +210,20 @@ def _mean_sd(values) -> str:
     return f"{values.mean():.2f} +- {sd:.2f}"
 
 
+def _scores(row: dict, split: str) -> dict | None:
+    """A run's numbers on ``split`` ("dev", "test", or "cross:<dataset>": another dataset's test split)."""
+    if split.startswith("cross:"):
+        found = row.get("cross", {}).get(split.partition(":")[2])
+        return found and found["scores"]
+    return row["splits"].get(split)
+
+
 def split_table(rows: list[dict], split: str) -> str:
     """Markdown of one split: per variant and scoring, mean +- sd over the seeds of avg mAP and avg AR, and
     each seed's mAP; then the four-class accuracy."""
     lines = ["| variant | scored | seeds | avg mAP | avg AR | avg mAP per seed |", "|---|---|---|---|---|---|"]
     for variant in dict.fromkeys(r["variant"] for r in rows):
-        mine = [r["splits"][split] for r in rows if r["variant"] == variant and split in r["splits"]]
+        mine = [m for r in rows if r["variant"] == variant and (m := _scores(r, split)) is not None]
         for name, _, _ in SCORED:
             vals = [m[name] for m in mine if name in m]
             if vals:
@@ -204,10 +236,25 @@ def split_table(rows: list[dict], split: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _maps(rows: list[dict], split: str, variant: str, name: str) -> list[float]:
+    return [m[name][0] for r in rows if r["variant"] == variant and name in (m := _scores(r, split) or {})]
+
+
 def _mean_map(rows: list[dict], split: str, variant: str, name: str) -> float | None:
-    vals = [r["splits"][split][name][0] for r in rows
-            if r["variant"] == variant and name in r["splits"].get(split, {})]
+    vals = _maps(rows, split, variant, name)
     return float(np.mean(vals)) if vals else None
+
+
+def _baseline_gap_line(rows: list[dict], split: str) -> str:
+    """Full WMMT's mean avg mAP above the concatenation baseline's, in points and in the baseline's sd over
+    its seeds (the margin the benchmark asks to exceed 2 sd), or ''."""
+    full, base = _maps(rows, split, "full", SCORED[0][0]), _maps(rows, split, "concat_baseline", SCORED[0][0])
+    if not full or len(base) < 2:
+        return ""
+    gap, sd = float(np.mean(full) - np.mean(base)), float(np.std(base, ddof=1))
+    in_sd = f"{gap / sd:.1f} sd of the baseline" if sd > 0 else "the baseline's sd is 0"
+    return (f"\nFull WMMT - concatenation baseline, mean avg mAP over the seeds: {np.mean(full):.2f} - "
+            f"{np.mean(base):.2f} = {gap:+.2f} points = {in_sd} ({len(base)} seeds).\n")
 
 
 def _ratio_line(rows: list[dict], split: str) -> str:
@@ -224,17 +271,24 @@ def _ratio_line(rows: list[dict], split: str) -> str:
     return text + " (paper, LAV-DF: 73.27 / 96.59 = 0.76).\n"
 
 
-def study_intervals(rows: list[dict], samples: int | None = None) -> dict[str, dict]:
+def _held(row: dict, cross: str | None) -> dict | None:
+    """The row's test predictions and segments: its own test split's, or those on cross dataset ``cross``."""
+    return row.get("cross", {}).get(cross) if cross else row
+
+
+def study_intervals(rows: list[dict], samples: int | None = None, cross: str | None = None) -> dict[str, dict]:
     """The ``COMPARISONS`` whose models the runs hold: 95 % intervals over the test videos and the seeds
-    (evaluation.intervals) of the gated ("<variant>") or ungated ("<variant>:ungated") test predictions."""
+    (evaluation.intervals) of the gated ("<variant>") or ungated ("<variant>:ungated") test predictions;
+    ``cross``: those on that cross dataset's test split."""
     from evaluation import intervals
 
     runs: dict[str, list] = {}
     for r in rows:
-        if "predictions" in r:
-            runs.setdefault(r["variant"], []).append(r["predictions"]["gated"])
-            runs.setdefault(f"{r['variant']}:ungated", []).append(r["predictions"]["ungated"])
-    truth = next((r["truth"] for r in rows if "truth" in r), None)
+        held = _held(r, cross)
+        if held and "predictions" in held:
+            runs.setdefault(r["variant"], []).append(held["predictions"]["gated"])
+            runs.setdefault(f"{r['variant']}:ungated", []).append(held["predictions"]["ungated"])
+    truth = next((held["truth"] for r in rows if (held := _held(r, cross)) and "truth" in held), None)
     out = {}
     for key, label, kind, model, other in COMPARISONS:
         if model in runs and other in runs:
@@ -257,25 +311,39 @@ def _intervals_text(found: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_table(rows: list[dict], found: dict[str, dict] | None = None) -> str:
-    """Markdown: the dev table, then the test table with the ratio line and the intervals (``found``)."""
+def cross_names(rows: list[dict]) -> list[str]:
+    """The cross datasets the runs were scored on, in order."""
+    return list(dict.fromkeys(name for r in rows for name in r.get("cross", {})))
+
+
+def summary_table(rows: list[dict], found: dict[str, dict] | None = None,
+                  cross_found: dict[str, dict] | None = None) -> str:
+    """Markdown: the dev table, then the test table with the ratio and gap lines and the intervals
+    (``found``), then each cross dataset's test table with its own (``cross_found``: {dataset: intervals})."""
     parts = []
     for split, title in (("dev", "Dev split (choices are made on these numbers)"),
                          ("test", "Test split (the final numbers; never used for a choice)")):
         if any(split in r["splits"] for r in rows):
-            parts.append(f"### {title}\n\n{split_table(rows, split)}{_ratio_line(rows, split)}")
-    return "\n".join(parts) + _intervals_text(found or {})
+            intervals_text = _intervals_text(found or {}) if split == "test" else ""
+            parts.append(f"### {title}\n\n{split_table(rows, split)}{_ratio_line(rows, split)}"
+                         f"{_baseline_gap_line(rows, split)}{intervals_text}")
+    for name in cross_names(rows):
+        split = f"cross:{name}"
+        parts.append(f"### Across datasets: the test split of {name}, never trained or tuned on\n\n"
+                     f"{split_table(rows, split)}{_ratio_line(rows, split)}{_baseline_gap_line(rows, split)}"
+                     + _intervals_text((cross_found or {}).get(name, {})))
+    return "\n".join(parts)
 
 
 def study(config: dict, manifest, cache, variants, seeds, out_dir, overrides: dict | None = None,
-          device: str = "cpu", echo=print) -> list[dict]:
+          device: str = "cpu", echo=print, cross: dict | None = None) -> list[dict]:
     """Every (variant, seed) run's row, in order."""
     truth = {split: split_truth(manifest, split) for split in SPLITS}
     rows = []
     for variant in variants:
         for seed in seeds:
-            rows.append(run_one(config, variant, seed, manifest, cache, out_dir, truth, overrides, device))
-            echo(json.dumps({k: v for k, v in rows[-1].items() if k not in ("predictions", "truth")}))
+            rows.append(run_one(config, variant, seed, manifest, cache, out_dir, truth, overrides, device, cross))
+            echo(json.dumps(_public(rows[-1])))
     return rows
 
 
@@ -301,7 +369,10 @@ def combine(paths) -> tuple[dict, list[dict]]:
 
 def _public(row: dict) -> dict:
     """A run's numbers without its predictions and segments (the combined JSON's rows)."""
-    return {k: v for k, v in row.items() if k not in ("predictions", "truth")}
+    out = {k: v for k, v in row.items() if k not in ("predictions", "truth", "cross")}
+    if "cross" in row:
+        out["cross"] = {name: {"scores": held["scores"]} for name, held in row["cross"].items()}
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -317,6 +388,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                         help="override for every variant, e.g. train.max_steps=900")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--cross", nargs=3, action="append", default=[], metavar=("DATASET", "MANIFEST", "FEATURES"),
+                        help="also score each run on the test split of this dataset (repeatable)")
     parser.add_argument("--out-dir", help="run folders go here")
     parser.add_argument("--json", help="write every run's numbers here (--run: the run's)")
     parser.add_argument("--markdown", help="write the summary table here")
@@ -325,21 +398,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_data(args):
+def _load_data(manifest_path, features):
     """The manifest (videos without features left out) and the feature cache."""
     from extractors.cache import FeatureCache
     from wmmt.manifest import load_manifest
 
-    manifest = load_manifest(args.manifest)
+    manifest = load_manifest(manifest_path)
     # The cache is read as training reads it (memory-mapped shards, random access): memory stays
     # bounded whatever the dataset size, and the page cache serves the repeated runs.
-    cache = FeatureCache(args.features)
+    cache = FeatureCache(features)
     have = set(cache.video_ids())
     if not manifest["video_id"].isin(have).all():
         # Videos whose extraction failed have no features: the study leaves them out (the
         # workflow's tables count them as missed instead).
-        print(f"warning: {int((~manifest['video_id'].isin(have)).sum())} video(s) of {args.manifest} have no "
-              f"features in {args.features}; left out", file=sys.stderr)
+        print(f"warning: {int((~manifest['video_id'].isin(have)).sum())} video(s) of {manifest_path} have no "
+              f"features in {features}; left out", file=sys.stderr)
         manifest = manifest[manifest["video_id"].isin(have)].reset_index(drop=True)
     return manifest, cache
 
@@ -381,17 +454,20 @@ def main(argv=None) -> int:
         return 2
     if not args.combine:
         settings = {"config": str(args.config), "overrides": overrides}
-        manifest, cache = _load_data(args)
-        rows = study(config, manifest, cache, variants, seeds, args.out_dir, overrides, args.device)
+        manifest, cache = _load_data(args.manifest, args.features)
+        cross = {name: _load_data(m, f) for name, m, f in args.cross}
+        rows = study(config, manifest, cache, variants, seeds, args.out_dir, overrides, args.device, cross=cross)
     if args.run:
         if args.json:
             write_json(args.json, {**settings, "run": rows[0]}, indent=None)
         return 0
     found = study_intervals(rows, args.samples)
-    table = summary_table(rows, found)
+    cross_found = {name: study_intervals(rows, args.samples, cross=name) for name in cross_names(rows)}
+    table = summary_table(rows, found, cross_found)
     print(table)
     if args.json:
-        write_json(args.json, {**settings, "runs": [_public(r) for r in rows], "intervals": found})
+        write_json(args.json, {**settings, "runs": [_public(r) for r in rows], "intervals": found,
+                               "cross_intervals": cross_found})
     if args.markdown:
         write_text(args.markdown, table)
     return 0

@@ -201,3 +201,59 @@ def test_one_run_is_checked_before_reading_data(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--run", "full", "zero", *common])
     assert "the seed must be a whole number" in capsys.readouterr().err
+
+
+def test_runs_are_also_scored_on_another_datasets_test_split(tmp_path, data):
+    """--cross: each run is scored on the test split of a dataset it was never trained or tuned on, with its own
+    table; the combined rows keep those numbers but not the predictions."""
+    from evaluation.seed_study import _public
+
+    manifest, cache = data
+    other, other_cache, _ = make_synthetic(n_videos=20, n_dev=0, seed=11, signal=4.0)
+    other.loc[other.index[:10], "split"] = "test"
+    other_test = set(other.loc[other["split"] == "test", "video_id"])
+    rows = study(CONFIG, manifest, cache, ["full"], [0], tmp_path / "x", echo=lambda _: None,
+                 cross={"other": (other, other_cache)})
+    held = rows[0]["cross"]["other"]
+    assert set(held["predictions"]["gated"]) == set(held["truth"]) == other_test
+    assert 0.0 <= held["scores"]["accuracy_4class"] <= 1.0 and SCORED[0][0] in held["scores"]
+    assert held["scores"] != rows[0]["splits"]["test"]  # other videos, other numbers
+    # Without --cross the run's own numbers are the same: scoring elsewhere changes nothing of the run.
+    plain = study(CONFIG, manifest, cache, ["full"], [0], tmp_path / "y", echo=lambda _: None)[0]
+    assert plain["splits"] == rows[0]["splits"] and "cross" not in plain
+    public = _public(rows[0])
+    assert public["cross"] == {"other": {"scores": held["scores"]}} and "predictions" not in json.dumps(public)
+    table = summary_table(rows)
+    assert "### Across datasets: the test split of other, never trained or tuned on" in table
+    cross_part = table.split("### Across datasets")[1]
+    assert f"| full | expert, all segments | 1 | {held['scores'][SCORED[0][0]][0]:.2f} +- 0.00 |" in cross_part
+
+
+def test_the_gap_to_the_baseline_is_given_in_the_baselines_sd_on_each_test_split():
+    rows = [_row("full", s, m) for s, m in ((0, 40.0), (1, 44.0), (2, 42.0))]
+    rows += [_row("concat_baseline", s, m) for s, m in ((0, 30.0), (1, 34.0), (2, 32.0))]  # sd 2.0
+    for r, m in zip(rows, (20.0, 22.0, 24.0, 10.0, 11.0, 12.0)):  # cross: sd of the baseline 1.0
+        r["cross"] = {"b": {"scores": {SCORED[0][0]: (m, 0.0), "accuracy_4class": 0.5}}}
+    table = summary_table(rows)
+    test = table.split("### Test split")[1].split("### Across")[0]
+    assert "42.00 - 32.00 = +10.00 points = 5.0 sd of the baseline (3 seeds)" in test
+    cross = table.split("### Across datasets: the test split of b")[1]
+    assert "22.00 - 11.00 = +11.00 points = 11.0 sd of the baseline (3 seeds)" in cross
+
+
+def test_cross_intervals_come_from_the_predictions_on_the_other_dataset():
+    rows = [_row("full", s, 0.0, TRUTH, _found(0)) for s in (0, 1)]
+    rows += [_row("concat_baseline", s, 0.0, TRUTH, _found(0)) for s in (0, 1)]
+    other_truth = {"b/0.mp4": [[0.0, 1.0]], "b/1.mp4": [[0.0, 1.0]]}
+    hit, miss = [[0.9, 0.0, 1.0]], [[0.9, 2.0, 3.0]]
+    for r in rows:  # on b, the full model finds both segments and the baseline none
+        found = {v: hit if r["variant"] == "full" else miss for v in other_truth}
+        r["cross"] = {"b": {"scores": r["splits"]["test"], "truth": other_truth,
+                            "predictions": {"gated": found, "ungated": found}}}
+    from evaluation.intervals import avg_map
+
+    own = study_intervals(rows, samples=50)["gap_full_concat_baseline"]
+    cross = study_intervals(rows, samples=50, cross="b")["gap_full_concat_baseline"]
+    assert own["estimate"] == pytest.approx(0.0) and own["videos"] == 4
+    found = avg_map({v: hit for v in other_truth}, other_truth, list(other_truth))
+    assert found > 0 and cross["estimate"] == pytest.approx(found) and cross["videos"] == 2

@@ -70,6 +70,14 @@ def test_crossgen_dag_builds_both_directions(tmp_path):
     for name, dataset in config["datasets"].items():
         assert f"--out {dataset['root']} --num-videos 1000 --seed {dataset['synthetic']['seed']}" in out, name
         assert f"results/{name}/runs/full/model.pt" in out and f"results/{name}/tables/seed_study.md" in out
+    # Every seed-study run is also scored on the other family's test split (the cross-family baseline gap).
+    for pair in config["cross_dataset"]:
+        train, test = pair["train"], pair["test"]
+        for variant in config["seed_study"]["variants"]:
+            for seed in config["seed_study"]["seeds"]:
+                run = f"--run {variant} {seed} --config results/effective_config.yaml --manifest results/{train}/"
+                (line,) = [x for x in out.splitlines() if run in x]
+                assert f"--cross {test} results/{test}/manifest.jsonl results/{test}/features " in line, line
     # family b is passed to the generator; family a (the default) adds no flag
     assert out.count("--family b ") == 1 and "--family a" not in out
     assert not (tmp_path / "results").exists()  # a dry run writes nothing

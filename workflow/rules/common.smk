@@ -175,6 +175,19 @@ def seed_study_runs(wildcards):
             for s in study["seeds"]]
 
 
+def seed_study_cross(wildcards):
+    """The manifest and feature summary of each dataset the study's runs of {dataset} are also scored on:
+    the test datasets of the cross pairs that train on {dataset} (config/synthetic_crossgen.yaml)."""
+    tests = [p["test"] for p in config["cross_dataset"] if p["train"] == wildcards.dataset]
+    return [f"results/{t}/{name}" for t in tests for name in ("manifest.jsonl", "features/summary.json")]
+
+
+def seed_study_cross_args(wildcards, input):
+    """--cross DATASET MANIFEST FEATURES of each of those datasets."""
+    files = list(input.cross)
+    return " ".join(f"--cross {m.split('/')[1]} {m} {parent(f)}" for m, f in zip(files[::2], files[1::2]))
+
+
 def get_final_output():
     """What `snakemake` builds by default: the main dataset's report (tables included) in Markdown and
     as the interactive page (docs/viewer.md), and the

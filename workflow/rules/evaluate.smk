@@ -113,6 +113,8 @@ rule seed_study_run:
         config=EFFECTIVE_CONFIG,
         manifest="results/{dataset}/manifest.jsonl",
         features="results/{dataset}/features/summary.json",
+        # The datasets its runs are also scored on, never trained on (the cross pairs training on it).
+        cross=seed_study_cross,
     output:
         # The run's training folder (results/{dataset}/seed_study/{variant}-seed{seed}/) is its
         # working state, kept so that a killed job resumes, as rule train's.
@@ -121,6 +123,7 @@ rule seed_study_run:
         cache=lambda wc, input: parent(input.features),
         out_dir=lambda wc, output: parent(output.scores),
         device=config["device"],
+        cross=seed_study_cross_args,
     conda:
         "../../environment.yml"
     log:
@@ -133,7 +136,7 @@ rule seed_study_run:
     shell:
         "python -m evaluation.seed_study --run {wildcards.variant} {wildcards.seed} --config {input.config} "
         "--manifest {input.manifest} --features {params.cache} --out-dir {params.out_dir} "
-        "--device {params.device} --json {output.scores} > {log} 2>&1"
+        "--device {params.device} {params.cross} --json {output.scores} > {log} 2>&1"
 
 
 rule seed_study:
