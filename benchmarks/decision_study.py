@@ -3,7 +3,7 @@
     python benchmarks/decision_study.py --config config/synthetic_benchmark.yaml \\
         --manifest results/synthetic_benchmark/manifest.jsonl \\
         --features results/synthetic_benchmark/features --out results/synthetic_benchmark/decisions \\
-        [--seeds 0 1 2] [--only NAME ...] [--jobs 1]
+        [--seeds 0 1 2] [--only NAME ...] [--jobs 1] [--set SECTION.KEY=VALUE ...] [--train-size N]
 
 The manifest is first turned into its decision view (benchmarks/decision_manifest.py: dev is
 what is scored, a tuning split carved from train selects checkpoints, the test split is left
@@ -13,6 +13,8 @@ a run whose JSON exists is not run again, so the study resumes. The table (``dec
 in ``--out``) gives, per setting, dev four-class accuracy and avg mAP as mean +- sd over the
 seeds with a 95 % t interval, and the difference to the default with its own interval over the
 paired seeds. docs/decisions/ quotes these tables; each names this command and its seeds.
+``--set`` changes every run (before a setting's own change), ``--train-size`` keeps only that many
+train videos (the demo's size: docs/decisions/demo.md).
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ def run_one(args, manifest: Path, name: str, variant: str, overrides, seed: int)
     cmd = [sys.executable, "-m", "evaluation.seed_study", "--run", variant, str(seed), "--config", args.config,
            "--manifest", str(manifest), "--features", args.features, "--out-dir", str(run_dir(args.out, name)),
            "--json", str(path), "--device", "cpu"]
-    if overrides:
-        cmd += ["--set", *overrides]
+    if [*args.set, *overrides]:
+        cmd += ["--set", *args.set, *overrides]
     log = args.out / "logs" / f"{name}-seed{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
@@ -91,8 +93,11 @@ def numbers(out: Path, name: str, seeds) -> dict[str, list[float]] | None:
         path = result_path(out, name, seed)
         if not path.exists():
             return None
-        runs.append(json.loads(path.read_text())["run"])
-    return {"acc": [100 * r["test_accuracy_4class"] for r in runs], "map": [r[EXPERT][0] for r in runs],
+        run = json.loads(path.read_text())["run"]
+        # The decision view's "test" split is the dataset's dev split (runs of older studies: flat numbers).
+        runs.append({"accuracy_4class": run["test_accuracy_4class"], **run} if "splits" not in run
+                    else run["splits"]["test"])
+    return {"acc": [100 * r["accuracy_4class"] for r in runs], "map": [r[EXPERT][0] for r in runs],
             "ar": [r[EXPERT][1] for r in runs]}
 
 
@@ -131,6 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", help="run only these settings (names of STUDIES)")
     parser.add_argument("--table-only", action="store_true", help="write the table of the runs done so far")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each one process, one thread)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE", help="change every run")
+    parser.add_argument("--train-size", type=int, default=None, help="train videos kept (default: all)")
     args = parser.parse_args(argv)
     from benchmarks.decision_manifest import decision_view
     from wmmt.io import write_text
@@ -139,7 +146,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     view = args.out / "decision_manifest.jsonl"
     if not view.exists():
-        write_manifest(decision_view(load_manifest(args.manifest)), view)
+        write_manifest(decision_view(load_manifest(args.manifest), train_size=args.train_size), view)
     unknown = set(args.only or ()) - {name for name, _, _ in STUDIES}
     if unknown:
         parser.error(f"unknown setting(s) {sorted(unknown)}")

@@ -288,7 +288,8 @@ class ReportFiles:
     tsne: Path
     html: Path
     model_card: Path | None = None
-    reference: Path | None = None  # the fully supervised reference's test metrics (with the ablations)
+    reference: Path | None = None  # the fully supervised reference's test metrics (yardsticks or ablations)
+    baseline: Path | None = None  # the concatenation baseline's test metrics (yardsticks or ablations)
     tables: tuple[Path, ...] = ()  # the ablation tables, in the order they are shown
     seed_study: Path | None = None
     cross: tuple[tuple[str, str, Path], ...] = ()  # (train dataset, test dataset, metrics.json)
@@ -360,10 +361,11 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
     parts += [f"Test split: {metrics.get('num_videos', '?')} videos. Full WMMT (variant `full`), forged segments "
               "from modality-aware expert selection.", "",
               f"## Temporal forgery localization (layout of the paper's {paper_title.split(' (')[0]})", ""]
-    # The fully supervised reference is trained with the ablation variants (workflow/rules/report.smk).
+    # The fully supervised reference and the concatenation baseline: the config's yardsticks (or ablations).
     reference = _load_json(files.reference) if files.reference is not None else None
+    baseline = _load_json(files.baseline) if files.baseline is not None else None
     main_table, rows = main_results_table(dataset, fmt, metrics, reference, data["floor"],
-                                          reference_note="not built (ablations: false)")
+                                          reference_note="not built (yardsticks: false)", baseline=baseline)
     parts += [main_table, "AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
               "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.", ""]
     protocols = protocols_markdown(metrics, reference)
@@ -417,6 +419,7 @@ _WRITTEN = (("out", "report.md"), ("timelines", "FAS timelines (PNG)"), ("deviat
             ("tsne", "t-SNE (PNG)"), ("html", "the HTML tables page"))
 _OPTIONAL = (("model-card", "the full model's model_card.json"),
              ("reference", "test metrics.json of the fully supervised reference"),
+             ("baseline", "test metrics.json of the concatenation baseline"),
              ("seed-study", "the seed study's Markdown table"))
 
 

@@ -44,7 +44,7 @@ def test_defaults_are_filled():
     assert config["evaluation"]["proposals"]["method"] == "runs"
     assert config["evaluation"]["gate"] == "hard"
     assert config["extraction"]["wav2vec2_layer"] == -1
-    assert config["ablations"] is True
+    assert config["ablations"] is True and config["yardsticks"] is True
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,17 @@ def test_dev_is_scored_a_stratified_carve_of_train_selects_and_test_is_gone():
     assert again.equals(view)  # the same carve for the same seed
 
 
+def test_a_smaller_train_split_is_a_stratified_part_of_the_rest_of_train():
+    full = decision_manifest.decision_view(_manifest(), seed=3)
+    view = decision_manifest.decision_view(_manifest(), seed=3, train_size=40)
+    split = lambda v, s: set(v.loc[v["split"] == s, "video_id"])  # noqa: E731
+    assert split(view, "dev") == split(full, "dev") and split(view, "test") == split(full, "test")
+    assert len(split(view, "train")) == 40 and split(view, "train") < split(full, "train")
+    assert view.loc[view["split"] == "train", "label"].value_counts().to_dict() == {0: 10, 1: 10, 2: 10, 3: 10}
+    with pytest.raises(ValueError, match="a train split of 61 videos from the 60 left"):
+        decision_manifest.decision_view(_manifest(), seed=3, train_size=61)
+
+
 def test_a_manifest_without_dev_or_a_too_large_carve_is_an_error():
     with pytest.raises(ValueError, match="dev split"):
         decision_manifest.decision_view(_manifest().query("split != 'dev'"))
@@ -45,7 +56,12 @@ def test_the_decision_table_pairs_each_setting_with_the_default_over_seeds(tmp_p
         for seed, (acc, ap) in enumerate(runs):
             path = decision_study.result_path(tmp_path, name, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"run": {"test_accuracy_4class": acc, decision_study.EXPERT: [ap, ap / 2]}}))
+            scored = {"accuracy_4class": acc, decision_study.EXPERT: [ap, ap / 2]}
+            # The seed study's runs: the decision view's "test" (the dev split) scored; its "dev" (the tuning
+            # split) numbers are not the decision's. One run in the older flat layout reads the same.
+            run = ({"test_accuracy_4class": acc, decision_study.EXPERT: [ap, ap / 2]} if seed == 2 else
+                   {"splits": {"test": scored, "dev": {"accuracy_4class": 0.0, decision_study.EXPERT: [0.0, 0.0]}}})
+            path.write_text(json.dumps({"run": run}))
     table = decision_study.table(tmp_path, [0, 1, 2])
     row = next(line for line in table.splitlines() if line.startswith("| eq2_mean"))
     assert "62.7 +- 3.1" in row and "42.0 +- 2.6" in row  # mean +- sd of accuracy and of avg mAP

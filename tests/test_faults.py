@@ -348,7 +348,7 @@ def _snakemake(workdir: Path, *args: str) -> list[str]:
     # dataset (synthetic data, manifest, two extraction shards, training, prediction,
     # evaluation, report) in about half a minute.
     override = workdir.parent / f"{workdir.name}-override.yaml"
-    override.write_text("ablations: false\ncross_dataset: []\nseed_study: {in_report: false}\n")
+    override.write_text("ablations: false\nyardsticks: false\ncross_dataset: []\nseed_study: {in_report: false}\n")
     return [sys.executable, "-m", "snakemake", *args, "--snakefile", str(ROOT / "Snakefile"), "--directory",
             str(workdir), "--configfile", str(SNAKEMAKE_CONFIG), str(override), "--cores", "2"]
 

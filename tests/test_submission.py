@@ -221,10 +221,9 @@ def test_a_missing_file_is_a_named_error(unlabelled):
 
 @pytest.mark.e2e
 def test_workflow_writes_the_submissions_and_the_toolkit_agrees(tmp_path, monkeypatch):
-    """The real-data path on a generated AV-Deepfake1M-format folder with a test_files.txt beside it:
-    manifest, features, training (the list's videos never seen), prediction of the labelled test
-    split and of hidden_test, both submissions (the default target builds hidden_test's); the
-    toolkit scores the test split's files as the workflow's metrics.json says."""
+    """The real-data path on a generated AV-Deepfake1M-format folder with a test_files.txt beside it: manifest,
+    features, training (the list's videos never seen), prediction of the labelled test split and of hidden_test,
+    both submissions (the default target builds hidden_test's); the toolkit scores them as metrics.json says."""
     from wmmt.synthetic import generate
 
     toolkit = toolkit_evaluation(monkeypatch)
@@ -256,6 +255,7 @@ model: {{hidden: 32, attn_dim: 64, audio_dim: 32}}
 train: {{batch_size: 4, lr: 1.0e-3, max_steps: 4, eval_every: 2, log_every: 2, num_workers: 0}}
 evaluation: {{gate: soft, ap_iou: {AP_IOU}, ar_n: {AR_N}, ar_iou: {AR_IOU}}}
 ablations: false
+yardsticks: false
 cross_dataset: []
 """)
     workdir = tmp_path / "work"

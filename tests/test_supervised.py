@@ -267,10 +267,25 @@ def test_main_table_has_the_reference_the_floor_and_the_ratio():
     assert len(rows) == 6
     # Without the reference: its row reads n/a (and stays out of the HTML rows), the ratio says why.
     text, rows = main_results_table("demo", "avdeepfake1m", wmmt, None, _metrics(0.05, 0.1),
-                                    reference_note="not built (ablations: false)")
-    assert f"| {REFERENCE_LABEL} | ours (demo): not built (ablations: false) | n/a |" in text
-    assert "ours n/a (reference not built (ablations: false)); paper 0.51" in text
+                                    reference_note="not built (yardsticks: false)")
+    assert f"| {REFERENCE_LABEL} | ours (demo): not built (yardsticks: false) | n/a |" in text
+    assert "ours n/a (reference not built (yardsticks: false)); paper 0.51" in text
     assert len(rows) == 5 and all(r[2] is not None for r in rows)
+
+
+def test_main_table_shows_the_concatenation_baseline_and_the_gap_to_it():
+    from evaluation.tables import BASELINE_LABEL, main_results_table
+
+    wmmt = _metrics(0.3, 0.5)
+    text, rows = main_results_table("demo", "lavdf", wmmt, _metrics(0.6, 0.9), None, baseline=_metrics(0.18, 0.3))
+    lines = text.splitlines()
+    assert lines[2].startswith("| WMMT (ours, weakly supervised) | ours (demo) | 30.00 |")
+    assert lines[3].startswith(f"| {BASELINE_LABEL} | ours (demo) | 18.00 |")
+    assert "WMMT above the concatenation baseline: +12.00 avg mAP points (30.00 - 18.00;" in text
+    assert [r[0] for r in rows].count(BASELINE_LABEL) == 1
+    # Without it: no row, no line.
+    text, _ = main_results_table("demo", "lavdf", wmmt, _metrics(0.6, 0.9), None)
+    assert BASELINE_LABEL not in text and "concatenation baseline:" not in text
 
 
 def test_main_table_shows_the_reference_gated_and_ungated():

@@ -49,6 +49,12 @@ def test_pipeline_writes_the_report(pipeline):
     assert "Cross-dataset" in report
     assert "Variants over several training seeds" in report and "| visual_only | expert, all segments | 2 |" in report
     assert "RANDOM weights" in report  # the demo's extractors are random-weight checkpoints
+    # The yardsticks in the main table: the reference (gated and ungated) and the concatenation baseline.
+    from evaluation.tables import BASELINE_LABEL, REFERENCE_LABEL, UNGATED_LABEL
+
+    for label in (REFERENCE_LABEL, UNGATED_LABEL, BASELINE_LABEL):
+        assert f"| {label} | ours (synthetic) | " in report, label
+    assert "WMMT above the concatenation baseline:" in report
     for fig in ("fas_timelines.png", "temporal_deviation.png", "tsne.png"):
         assert (pipeline / "results/synthetic/figures" / fig).stat().st_size > 1000
 

@@ -68,7 +68,8 @@ def dataset(tmp_path_factory, random_checkpoints):
         "extraction": {"shard_size": 8, "crop_size": 64, "resize": "decoder", "batch_frames": 64, "workers": 0,
                        "tsn_checkpoint": str(random_checkpoints["tsn"]), "trust_checkpoint": True,
                        "wav2vec2": str(random_checkpoints["w2v"])},
-        "model": {"hidden": 32, "attn_dim": 64, "audio_dim": 32}, "ablations": False, "cross_dataset": [],
+        "model": {"hidden": 32, "attn_dim": 64, "audio_dim": 32}, "ablations": False, "yardsticks": False,
+        "cross_dataset": [],
     }
     return {"base": base, "root": root, "config": config}
 

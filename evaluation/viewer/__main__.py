@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--report-data", help="report_data.json of python -m evaluation.report_data (the floor, "
                                          "Fig. 3, Fig. 4)")
     p.add_argument("--reference", help="metrics.json of the fully supervised reference")
+    p.add_argument("--baseline", help="metrics.json of the concatenation baseline")
     p.add_argument("--features-summary", help="features/summary.json (flags random-weight extractors)")
     p.add_argument("--tables", nargs="*", default=[], help="ablation tables (Markdown) of evaluation.tables")
     p.add_argument("--seed-study", help="tables/seed_study.md")
@@ -96,6 +97,7 @@ def main(argv=None) -> int:
             classes=Path(args.classes), outputs=Path(args.outputs),
             head_predictions=_named(args.head_predictions, "--head-predictions"),
             report_data=args.report_data and Path(args.report_data), reference=args.reference and Path(args.reference),
+            baseline=args.baseline and Path(args.baseline),
             summary=args.features_summary and Path(args.features_summary),
             tables=[Path(t) for t in args.tables], seed_study=args.seed_study and Path(args.seed_study),
             cross=[(f"{a} -> {b}", Path(m)) for a, b, m in args.cross],

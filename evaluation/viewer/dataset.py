@@ -35,6 +35,7 @@ class DatasetInputs:
     head_predictions: dict[str, Path] = field(default_factory=dict)  # head -> predictions_<head>.json
     report_data: Path | None = None  # evaluation.report_data's file: the floor, Fig. 3 and Fig. 4
     reference: Path | None = None  # metrics.json of the fully supervised reference
+    baseline: Path | None = None  # metrics.json of the concatenation baseline
     summary: Path | None = None  # features/summary.json: random-weight extractors are flagged
     tables: list[Path] = field(default_factory=list)  # ablation tables (Markdown, evaluation.tables)
     seed_study: Path | None = None
@@ -56,9 +57,11 @@ def results_section(config, dataset, metrics, inputs: DatasetInputs, data: dict 
 
     fmt = config["datasets"][dataset]["format"]
     reference = _load_json(inputs.reference) if inputs.reference else None
-    note = "not built (ablations: false)" if not config.get("ablations", True) else "not built"
+    baseline = _load_json(inputs.baseline) if inputs.baseline else None
+    yardsticks = config.get("yardsticks", True) or config.get("ablations", True)
+    note = "not built" if yardsticks else "not built (yardsticks: false)"
     floor = data["floor"] if data else None
-    text, rows = main_results_table(dataset, fmt, metrics, reference, floor, reference_note=note)
+    text, rows = main_results_table(dataset, fmt, metrics, reference, floor, reference_note=note, baseline=baseline)
     protocols = protocols_markdown(metrics, reference)  # the dataset's own protocol, as report.md shows it
     return (f"<p>Layout of the paper's {html.escape(INTRA_DATASET[fmt][0])}; test split: "
             f"{metrics.get('num_videos', '?')} videos.</p>" + markdown_to_html(text)

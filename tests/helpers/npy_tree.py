@@ -87,6 +87,7 @@ extraction: {{shard_size: 5}}
 model: {{visual_dim: {visual_dim}, audio_dim: {audio_dim}, hidden: 32, attn_dim: 64}}
 train: {{batch_size: 4, lr: 1.0e-3, max_steps: 6, eval_every: 3, log_every: 3, num_workers: 0}}
 ablations: false
+yardsticks: false
 cross_dataset: []
 report: {{timelines: 2, tsne_videos: 50}}
 """

@@ -63,6 +63,7 @@ extraction:   # as .test/config.yaml
 model: {{hidden: 32, attn_dim: 64, audio_dim: 32}}
 train: {{batch_size: 4, lr: 1.0e-3, max_steps: 6, eval_every: 3, log_every: 3, num_workers: 0}}
 ablations: false
+yardsticks: false
 cross_dataset: []
 report: {{timelines: 2, tsne_videos: 50}}
 """

@@ -232,9 +232,11 @@ def report_inputs(wildcards):
         # The floor, Fig. 3 and Fig. 4, computed once for report.md and report.html (rule report_data).
         "data": f"results/{ds}/report_data.json",
     }
-    if config["ablations"]:
-        # The fully supervised reference is trained with the other comparison models.
+    if config["yardsticks"] or config["ablations"]:
+        # The yardsticks: the fully supervised reference and the concatenation baseline.
         inputs["reference"] = f"results/{ds}/runs/supervised/test/metrics.json"
+        inputs["baseline"] = f"results/{ds}/runs/concat_baseline/test/metrics.json"
+    if config["ablations"]:
         inputs["tables"] = [f"results/{ds}/tables/{t}.md" for t in PAPER_TABLES]
     if config["seed_study"]["in_report"]:
         inputs["seed_study"] = f"results/{ds}/tables/seed_study.md"
@@ -245,7 +247,8 @@ def report_inputs(wildcards):
 def report_optional_args(wildcards, input):
     """The report's flags for its optional declared inputs (report_inputs)."""
     given = dict(input.items())
-    args = [f"--{key.replace('_', '-')} {given[key]}" for key in ("reference", "seed_study") if key in given]
+    args = [f"--{key.replace('_', '-')} {given[key]}" for key in ("reference", "baseline", "seed_study")
+            if key in given]
     if given.get("tables"):
         args.append("--tables " + " ".join(given["tables"]))
     pairs = cross_pairs(wildcards.dataset)

@@ -6,12 +6,12 @@
 from pathlib import Path  # noqa: E402
 
 VIEWER_HEADS = ("visual", "audio", "multimodal")
-# The runs whose training curves the page draws: full, and with the ablations every variant of
-# the paper's tables and the fully supervised reference.
-VIEWER_RUNS = ["full"] + (
-    sorted({row.variant for _, rows in PAPER_TABLES.values() for row in rows} | {"supervised"})
-    if config["ablations"]
-    else []
+# The runs whose training curves the page draws: full; with the yardsticks the fully supervised
+# reference and the concatenation baseline; with the ablations every variant of the paper's tables.
+VIEWER_RUNS = ["full"] + sorted(
+    ({"supervised", "concat_baseline"} if config["yardsticks"] or config["ablations"] else set())
+    | ({row.variant for _, rows in PAPER_TABLES.values() for row in rows} if config["ablations"] else set())
+    - {"full"}
 )
 
 
