@@ -31,6 +31,7 @@ from extractors.cache import FeatureCache, check_shard, summarize
 from model.train import train
 from tests.helpers.clips import make_clip
 from tests.helpers.processes import one_thread_env
+from tests.helpers.tiny_pipeline import tiny_pipeline
 from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, train_cli_argv
 from wmmt.io import load_checkpoint
 
@@ -374,13 +375,16 @@ def _workflow_failure(workdir: Path, result: subprocess.CompletedProcess) -> str
 
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory):
-    """The tiny workflow twice: once straight through; once SIGTERMed during extraction,
-    SIGKILLed during training, then finished."""
-    root = tmp_path_factory.mktemp("faults_workflow")
-    reference, killed = root / "reference", root / "killed"
-    result = _run(_snakemake(reference, "results/synthetic/report.md"), timeout=900)
-    assert result.returncode == 0, _workflow_failure(reference, result)
+    """The tiny workflow SIGTERMed during extraction, SIGKILLed during training, then finished; beside the
+    session's uninterrupted run of the same DAG (tests.helpers.tiny_pipeline: the same data, extraction
+    and training; it also builds the ablations, the seed study and the cross-dataset run, left out here)."""
+    try:
+        reference = tiny_pipeline(tmp_path_factory)
+    except RuntimeError as exc:
+        pytest.fail(f"the uninterrupted run: {exc}")
+    killed = tmp_path_factory.mktemp("faults_workflow") / "killed"
     info = {"reference": reference, "killed": killed}
+    root = killed.parent
     log = root / "killed.log"
     features = killed / "results/synthetic/features"
 

@@ -4,7 +4,7 @@ A private single-node SLURM is installed (Debian packages, when missing) and sta
 tests/helpers/slurm_cluster.py; its partitions are named after the ones the profile asks for, and
 its node announces 16 CPUs and two stand-in GPUs, so the profile is used unchanged on a
 2-core CPU machine. Only the settings a test machine needs are added on the command line:
-no account, and the first status check after 1 s instead of 40 s.
+no account, the first status check after 1 s instead of 40 s, and then one a second.
 
 What is checked:
 * without root or apt-get, the cluster helper says why it cannot start (what the skip shows);
@@ -15,7 +15,7 @@ What is checked:
 * a failing job is reported as failed, and the run ends instead of waiting forever
   (the status polling without an accounting database);
 * the real tiny pipeline (.test/config.yaml, device cpu) through SLURM gives the same
-  manifest, features and metrics as a local run.
+  manifest, features and metrics as the session's local run of it (tests.helpers.tiny_pipeline).
 
 Skipped, with the reason, where SLURM cannot be started (not root, no apt-get, daemons
 that do not come up). Every command runs under `timeout -k`.
@@ -35,19 +35,21 @@ import yaml
 
 from tests.helpers import slurm_cluster
 from tests.helpers.slurm_cluster import SlurmCluster, SlurmUnavailable
+from tests.helpers.tiny_pipeline import tiny_pipeline
 from tests.helpers.workflow import block_commands, fresh_copy, readme_section, tiny_lavdf_config
 
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-LOCAL_PROFILE = ROOT / "workflow" / "profiles" / "local"
 VENV_BIN = ROOT / ".venv" / "bin"
 CLUSTER_ROOT = Path("/tmp/wmmt-slurm-test")
 
 # Test-machine settings on top of the profile: no accounts on this cluster; a first status
-# check after 1 s (the profile's 40 s suits a busy cluster, not a seconds-long test).
-SLURM_TEST_ARGS = ["--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1"]
+# check after 1 s and one every second after it (the profile's 40 s and Snakemake's 10 s suit a
+# busy cluster, not jobs of a few seconds each in a row).
+SLURM_TEST_ARGS = ["--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1",
+                   "--seconds-between-status-checks", "1"]
 
 
 def profile_settings() -> dict:
@@ -286,18 +288,18 @@ def assert_close_json(a, b, where: str = ""):
 
 
 @pytest.mark.e2e
-def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path):
+def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path, tmp_path_factory):
+    """The tiny DAG up to the full model's test metrics through SLURM, against the session's local run of
+    the same config (tests.helpers.tiny_pipeline)."""
     from extractors.cache import FeatureCache
 
-    local, remote = tmp_path / "local", tmp_path / "slurm"
-    local.mkdir()
+    try:
+        local = tiny_pipeline(tmp_path_factory)
+    except RuntimeError as exc:
+        pytest.fail(f"the local run: {exc}")
+    remote = tmp_path / "slurm"
     remote.mkdir()
     common = ["--snakefile", str(ROOT / "Snakefile"), "--configfile", str(ROOT / ".test" / "config.yaml")]
-
-    proc = run_snakemake([*common, "--profile", str(LOCAL_PROFILE), "--cores", "2", *PIPELINE_TARGETS],
-                         local, snakemake_env(None), timeout=400)
-    assert proc.returncode == 0, f"local run failed: exit {proc.returncode}\n{(proc.stdout + proc.stderr)[-6000:]}"
-
     proc = run_snakemake([*common, "--profile", str(PROFILE), *SLURM_TEST_ARGS, *PIPELINE_TARGETS],
                          remote, snakemake_env(cluster), timeout=400)
     assert proc.returncode == 0, fail_message(proc, cluster)

@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.tiny_pipeline import run_snakemake, tiny_pipeline
+
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def run_snakemake(workdir: Path, *args, timeout=1500):
-    env_path = f"{Path(sys.executable).parent}:{__import__('os').environ.get('PATH', '')}"
-    return subprocess.run(
-        [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(ROOT / ".test" / "config.yaml"), "--cores", "2", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-        env={**__import__("os").environ, "PATH": env_path, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def test_lint_is_clean():
@@ -30,13 +22,12 @@ def test_lint_is_clean():
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """One real run of the whole DAG on a few short synthetic clips (shared by the tests below)."""
-    workdir = tmp_path_factory.mktemp("pipeline")
-    result = run_snakemake(workdir)
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
-        pytest.fail(f"snakemake failed:\n{result.stderr[-6000:]}\n{logs[-12000:]}")
-    return workdir
+    """The session's one real run of the whole DAG on a few short synthetic clips (tests.helpers.tiny_pipeline,
+    shared with test_faults.py and test_slurm.py)."""
+    try:
+        return tiny_pipeline(tmp_path_factory)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.mark.e2e

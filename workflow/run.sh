@@ -204,8 +204,9 @@ case "${1:-}" in
         shift
         ensure_chromium
         # Two processes, each test file whole in one (its module fixtures, a SLURM cluster or a
-        # DAG run, stay in one process); WMMT_TEST_WORKERS=0 runs them in this process.
-        python -m pytest -q -n "${WMMT_TEST_WORKERS:-2}" --dist loadfile "$@"
+        # DAG run, stay in one process), the slowest files first (tests/conftest.py: SLOW_FIRST);
+        # WMMT_TEST_WORKERS=0 runs them in this process.
+        python -m pytest -q -n "${WMMT_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
         ;;
     setup)
         ensure_chromium
