@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def test_shipped_configs_are_valid(path):
 def test_defaults_are_filled():
     bare = demo()
     del bare["extraction"]["wav2vec2_layer"]  # the demo sets layer 1 (random weights)
+    del bare["ablations"]  # the demo leaves the ablation tables to their own target
     config = validate_config(bare)
     assert config["evaluation"]["proposals"]["method"] == "runs"
     assert config["evaluation"]["gate"] == "hard"
@@ -214,3 +216,34 @@ def test_a_configfile_replaces_the_demo_config(tmp_path):
     assert set(effective["datasets"]) == {"mine"}
     assert "random_checkpoints" not in effective["extraction"]
     assert "hidden" not in effective.get("model", {})  # the demo's 128 does not leak in
+
+
+def _demo_jobs(tmp_path, *args) -> tuple[dict[str, int], str]:
+    """({rule: jobs}, Snakemake's output) of the demo's default target: a dry run in a folder holding the demo
+    config, as a clone does."""
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text((ROOT / "config" / "config.yaml").read_text())
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--directory", str(tmp_path), "--snakefile",
+                             str(ROOT / "Snakefile"), *args], capture_output=True, text=True, cwd=ROOT)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.MULTILINE)}, out
+
+
+@pytest.mark.e2e  # runs Snakemake on the whole DAG (dry run)
+def test_the_demo_trains_wmmt_and_its_yardsticks_and_the_ablations_are_their_own_target(tmp_path):
+    jobs, out = _demo_jobs(tmp_path)
+    # Full WMMT on both datasets (the second for the cross-dataset row), the concatenation baseline and the
+    # fully supervised reference; no ablation table.
+    assert jobs["train"] == 3 and jobs["train_supervised"] == 1 and "ablation_table" not in jobs
+    for run in ("synthetic/runs/full", "synthetic/runs/concat_baseline", "synthetic/runs/supervised",
+                "synthetic_av1m/runs/full"):
+        assert f"results/{run}/model.pt" in out, run
+    assert "--reference results/synthetic/runs/supervised/test/metrics.json" in out
+    assert "--baseline results/synthetic/runs/concat_baseline/test/metrics.json" in out
+    # The README's command for the paper's tables: the same features, the ablation variants and Tables IV-VII.
+    command = "bash workflow/run.sh demo --config ablations=True"
+    assert command in (ROOT / "README.md").read_text() and command in (ROOT / "config" / "config.yaml").read_text()
+    jobs, _ = _demo_jobs(tmp_path, "--config", "ablations=True")
+    assert jobs["ablation_table"] == 4 and jobs["train"] == 17 and jobs["train_supervised"] == 1
