@@ -47,6 +47,7 @@ STUDIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("eq11_mean", "full", ("model.dp_reduction=mean",)),
     ("lr_3e-4", "full", ("train.lr=3.0e-4",)),
     ("lr_3e-3", "full", ("train.lr=3.0e-3",)),
+    ("patience_none", "full", ("train.patience=null",)),
 )
 EXPERT = "expert, all segments"  # the seed study's scoring of the expert's proposals
 

@@ -77,6 +77,13 @@ def plot_timeline(result: VideoResult, segments, path, title: str) -> None:
     plt.close(fig)
 
 
+def _sources(imported) -> str:
+    """The folders imported features came from, as a checkpoint records them (extractors.npy_features)."""
+    if isinstance(imported, dict):
+        return ", ".join(f"{k}: {v}" for k, v in imported.items() if k in ("visual", "audio")) or str(imported)
+    return str(imported)
+
+
 def extraction_settings(ckpt: dict, checkpoint, config: dict | None, config_path=None, flags: dict | None = None
                         ) -> dict:
     """The extractor settings for one raw video: the checkpoint's record of its training features wins;
@@ -84,6 +91,12 @@ def extraction_settings(ckpt: dict, checkpoint, config: dict | None, config_path
     the features (``FEATURE_SETTINGS``) is an ``ExtractionMismatchError`` naming both files.
     ``flags`` (``LOCATION_FLAGS``, not None) replace the record's value."""
     record = dict(ckpt.get("data", {}).get("extraction") or {})
+    if "imported_from" in record:
+        raise ExtractionMismatchError(
+            f"{checkpoint}: the model was trained on imported features ({_sources(record['imported_from'])}, a "
+            "dataset's npy_features), not on features this project's extractors made, so a raw video cannot be "
+            "turned into the features it knows. Predict from features in that layout instead (a dataset with "
+            "npy_features in the workflow's config)")
     section = (config or {}).get("extraction", {}) or {}
     differ = [k for k in FEATURE_SETTINGS if k in record and k in section and section[k] != record[k]]
     if differ:

@@ -132,3 +132,19 @@ def test_video_cli_refuses_a_config_that_contradicts_the_checkpoint(tmp_path, ca
     err = capsys.readouterr().err
     assert "error:" in err and "crop_size 112 (config: 224)" in err and str(ckpt) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_video_cli_refuses_a_model_trained_on_imported_features(tmp_path, capsys):
+    """A model trained on a dataset's npy_features never saw this project's extractors' features: a raw video
+    cannot be given to it, with or without a config (the record extractors.npy_features leaves in the cache)."""
+    from model.predict import main
+
+    record = {"fps": 25.0, "imported_from": {"visual": "/data/feats/rgb", "audio": "/data/feats/wav2vec",
+                                             "audio_rate": 50.0}}
+    ckpt = _checkpoint_with_record(tmp_path / "best.pt", record)
+    argv = ["--checkpoint", str(ckpt), "--video", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: {ckpt}: the model was trained on imported features (visual: /data/feats/rgb, audio: " \
+           "/data/feats/wav2vec" in err and "npy_features" in err
+    assert not (tmp_path / "out").exists()
