@@ -14,8 +14,10 @@ What is checked:
   redoes only what is missing (resumption);
 * a failing job is reported as failed, and the run ends instead of waiting forever
   (the status polling without an accounting database);
-* the real tiny pipeline (.test/config.yaml, device cpu) through SLURM gives the same
-  manifest, features and metrics as the session's local run of it (tests.helpers.tiny_pipeline).
+* the README's SLURM command as written, in a fresh copy, from a shell whose first `python` is not
+  the project's, on the real tiny pipeline (.test/config.yaml, device cpu): every job runs the
+  project's interpreter and the run gives the same manifest, features and metrics as the
+  session's local run of it (tests.helpers.tiny_pipeline).
 
 Skipped, with the reason, where SLURM cannot be started (not root, no apt-get, daemons
 that do not come up). Every command runs under `timeout -k`.
@@ -36,7 +38,7 @@ import yaml
 from tests.helpers import slurm_cluster
 from tests.helpers.slurm_cluster import SlurmCluster, SlurmUnavailable
 from tests.helpers.tiny_pipeline import tiny_pipeline
-from tests.helpers.workflow import block_commands, fresh_copy, readme_section, tiny_lavdf_config
+from tests.helpers.workflow import block_commands, fresh_copy, readme_section
 
 pytestmark = pytest.mark.slurm
 
@@ -287,65 +289,10 @@ def assert_close_json(a, b, where: str = ""):
         assert a == b, where
 
 
-@pytest.mark.e2e
-def test_real_pipeline_through_slurm_matches_local_run(cluster, tmp_path, tmp_path_factory):
-    """The tiny DAG up to the full model's test metrics through SLURM, against the session's local run of
-    the same config (tests.helpers.tiny_pipeline)."""
-    from extractors.cache import FeatureCache
-
-    try:
-        local = tiny_pipeline(tmp_path_factory)
-    except RuntimeError as exc:
-        pytest.fail(f"the local run: {exc}")
-    remote = tmp_path / "slurm"
-    remote.mkdir()
-    common = ["--snakefile", str(ROOT / "Snakefile"), "--configfile", str(ROOT / ".test" / "config.yaml")]
-    proc = run_snakemake([*common, "--profile", str(PROFILE), *SLURM_TEST_ARGS, *PIPELINE_TARGETS],
-                         remote, snakemake_env(cluster), timeout=400)
-    assert proc.returncode == 0, fail_message(proc, cluster)
-
-    # The jobs went through SLURM, and all of them completed.
-    jobs = jobs_of(cluster, remote)
-    assert jobs and all(r["JobState"] == "COMPLETED" for r in jobs), jobs
-    ran = slurm_log_dirs(remote)
-    assert {"group_prepare", "rule_extract_shard", "rule_features", "rule_train", "rule_predict"} <= ran, ran
-
-    ds = "results/synthetic"
-    assert read_manifest(local / ds / "manifest.jsonl", local) == read_manifest(remote / ds / "manifest.jsonl", remote)
-
-    a, b = FeatureCache(local / ds / "features"), FeatureCache(remote / ds / "features")
-    assert sorted(a.video_ids()) == sorted(b.video_ids()) and a.video_ids()
-    for vid in a.video_ids():
-        fa, fb = a.get(vid), b.get(vid)
-        np.testing.assert_allclose(fa.visual, fb.visual, rtol=1e-4, atol=1e-5, err_msg=vid)
-        np.testing.assert_allclose(fa.audio, fb.audio, rtol=1e-4, atol=1e-5, err_msg=vid)
-        np.testing.assert_array_equal(fa.timestamps, fb.timestamps, err_msg=vid)
-    assert a.failures() == b.failures()
-
-    metrics_a = json.loads((local / ds / "runs/full/test/metrics.json").read_text())
-    metrics_b = json.loads((remote / ds / "runs/full/test/metrics.json").read_text())
-    assert_close_json(metrics_a, metrics_b)
-
-
-
-@pytest.mark.e2e
-def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_path):
-    """The README's SLURM commands as written, in a fresh copy of the working tree, from a shell
-    without the project's .venv on PATH and a first `python` that is not the project's: the jobs
-    (on the node, through the plugin's job-step Snakemake) run the interpreter that runs Snakemake.
-    Only the --configfile (a tiny LAV-DF-format folder outside the copy), a target (up to the first
-    feature shard) and this test machine's SLURM settings are added."""
-    import shlex
+def _user_shell(cluster: SlurmCluster, tmp_path: Path) -> tuple[dict, Path]:
+    """A user's shell on the login node: no project .venv on PATH, a first `python` that is not the
+    project's (it logs its calls and fails), the cluster's SLURM settings. (env, its call log)."""
     import shutil
-
-    setup, command = block_commands(readme_section("On a SLURM cluster"))
-    assert setup == "bash workflow/run.sh setup"
-    argv = shlex.split(command)
-    assert argv[:3] == [".venv/bin/snakemake", "--profile", "workflow/profiles/slurm"] and "--configfile" in argv
-
-    config = tiny_lavdf_config(tmp_path)
-    argv[argv.index("--configfile") + 1] = str(config)
-    clone = fresh_copy(tmp_path / "clone")
 
     stub_dir = tmp_path / "user_bin"
     stub_dir.mkdir()
@@ -356,16 +303,59 @@ def test_readme_slurm_command_runs_jobs_with_the_projects_python(cluster, tmp_pa
     env["PATH"] = os.pathsep.join([str(stub_dir)] + [p for p in env.get("PATH", "").split(os.pathsep)
                                                      if p and Path(p).resolve() != VENV_BIN.resolve()])
     assert shutil.which("python", path=env["PATH"]) == str(stub_dir / "python")
+    return env, calls
 
-    proc = subprocess.run(["timeout", "-k", "10", "120", *shlex.split(setup)], cwd=clone, env=env,
+
+@pytest.mark.e2e
+def test_readme_slurm_command_runs_the_pipeline_with_the_projects_python_as_a_local_run(cluster, tmp_path,
+                                                                                     tmp_path_factory):
+    """The README's SLURM commands as written, in a fresh copy of the working tree, from a shell without the
+    project's .venv on PATH and a first `python` that is not the project's: the jobs (on the node, through
+    the plugin's job-step Snakemake) run the interpreter that runs Snakemake. The config is the tiny
+    scenario (.test/config.yaml) with the targets up to the full model's test metrics; only this test
+    machine's SLURM settings are added. Its manifest, features and metrics equal the session's local run
+    of the same config (tests.helpers.tiny_pipeline)."""
+    import shlex
+
+    from extractors.cache import FeatureCache
+
+    setup, command = block_commands(readme_section("On a SLURM cluster"))
+    assert setup == "bash workflow/run.sh setup"
+    argv = shlex.split(command)
+    assert argv[:3] == [".venv/bin/snakemake", "--profile", "workflow/profiles/slurm"] and "--configfile" in argv
+    argv[argv.index("--configfile") + 1] = str(ROOT / ".test" / "config.yaml")
+    try:
+        local = tiny_pipeline(tmp_path_factory)
+    except RuntimeError as exc:
+        pytest.fail(f"the local run: {exc}")
+    remote = fresh_copy(tmp_path / "clone")
+    env, calls = _user_shell(cluster, tmp_path)
+
+    proc = subprocess.run(["timeout", "-k", "10", "120", *shlex.split(setup)], cwd=remote, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    target = "results/lavdf/features/shard-00000"  # before --configfile, which takes several values
-    proc = subprocess.run(["timeout", "-k", "10", "400", argv[0], target, *argv[1:], *SLURM_TEST_ARGS],
-                          cwd=clone, env=env, capture_output=True, text=True)
+    # The targets go before --configfile, which takes several values.
+    proc = subprocess.run(["timeout", "-k", "10", "400", argv[0], *PIPELINE_TARGETS, *argv[1:], *SLURM_TEST_ARGS],
+                          cwd=remote, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, fail_message(proc, cluster)
-    assert not calls.exists(), calls.read_text()
-    assert (clone / target / "index.json").is_file()
-    jobs = jobs_of(cluster, clone)
+    assert not calls.exists(), calls.read_text()  # no job ran the PATH's python
+
+    # The jobs went through SLURM, and all of them completed.
+    jobs = jobs_of(cluster, remote)
     assert jobs and all(r["JobState"] == "COMPLETED" for r in jobs), jobs
-    assert {"group_prepare", "rule_extract_shard"} <= slurm_log_dirs(clone)
+    ran = slurm_log_dirs(remote)
+    assert {"group_prepare", "rule_extract_shard", "rule_features", "rule_train", "rule_predict"} <= ran, ran
+
+    ds = "results/synthetic"
+    assert read_manifest(local / ds / "manifest.jsonl", local) == read_manifest(remote / ds / "manifest.jsonl", remote)
+    a, b = FeatureCache(local / ds / "features"), FeatureCache(remote / ds / "features")
+    assert sorted(a.video_ids()) == sorted(b.video_ids()) and a.video_ids()
+    for vid in a.video_ids():
+        fa, fb = a.get(vid), b.get(vid)
+        np.testing.assert_allclose(fa.visual, fb.visual, rtol=1e-4, atol=1e-5, err_msg=vid)
+        np.testing.assert_allclose(fa.audio, fb.audio, rtol=1e-4, atol=1e-5, err_msg=vid)
+        np.testing.assert_array_equal(fa.timestamps, fb.timestamps, err_msg=vid)
+    assert a.failures() == b.failures()
+    metrics_a = json.loads((local / ds / "runs/full/test/metrics.json").read_text())
+    metrics_b = json.loads((remote / ds / "runs/full/test/metrics.json").read_text())
+    assert_close_json(metrics_a, metrics_b)
