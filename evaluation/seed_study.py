@@ -141,21 +141,30 @@ def _objective(config: dict, variant: str, train_cfg, truth: dict):
     return objective_for(variant, train_cfg, policy, dev_truth)
 
 
+def score_held(model, rule: str, config: dict, records, cache, split: str, truth: dict, device: str
+               ) -> tuple[dict, dict]:
+    """One split's numbers (score_split) and its predictions of every source, by the model's own rule and
+    the config's proposals and gate; ``truth``: split_truth of that split."""
+    from model.inference import predict_split
+    from model.proposals import gate_setting, proposal_settings
+
+    results = predict_split(model, records, cache, split, device, rule=rule)
+    preds = split_predictions(results, proposal_settings(config), gate_setting(config))
+    labels = dict(zip(records["video_id"], records["label"]))
+    return score_split(results, preds, truth, labels), preds
+
+
 def score_cross(model, rule: str, config: dict, cross: dict, device: str) -> dict:
     """{dataset: its test split's numbers, gated and ungated predictions and segments} for each cross
     dataset ({name: (manifest, cache)}): the run's model on data of another generator, never trained on."""
     from model.data import training_records
-    from model.inference import predict_split
-    from model.proposals import gate_setting, proposal_settings
 
     out = {}
     for name, (manifest, cache) in cross.items():
-        records, truth = training_records(manifest), split_truth(manifest, "test")
-        results = predict_split(model, records, cache, "test", device, rule=rule)
-        preds = split_predictions(results, proposal_settings(config), gate_setting(config))
-        labels = dict(zip(records["video_id"], records["label"]))
-        out[name] = {"scores": score_split(results, preds, truth, labels),
-                     "predictions": {"gated": preds["expert"], "ungated": preds["ungated"]}, "truth": truth["all"]}
+        truth = split_truth(manifest, "test")
+        scores, preds = score_held(model, rule, config, training_records(manifest), cache, "test", truth, device)
+        out[name] = {"scores": scores, "predictions": {"gated": preds["expert"], "ungated": preds["ungated"]},
+                     "truth": truth["all"]}
     return out
 
 
@@ -168,8 +177,7 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     predictions and its segments, for the intervals of ``--combine`` (and the same of each cross dataset).
     """
     from model.data import training_records
-    from model.inference import inference_rule, load_model, predict_split
-    from model.proposals import gate_setting, proposal_settings
+    from model.inference import inference_rule, load_model
     from model.train import train
     from model.variants import resolve_variant
 
@@ -188,14 +196,11 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     seconds = time.perf_counter() - started
     model, ckpt = load_model(run_dir / "best.pt", device)
     rule = inference_rule(ckpt)
-    labels = dict(zip(records["video_id"], records["label"]))
     row = {"variant": variant, "seed": seed, "train_seconds": round(seconds, 1), "inference_rule": rule, "splits": {}}
     for split in SPLITS:
         if not truth[split]["all"]:
             continue  # a manifest without this split
-        results = predict_split(model, records, cache, split, device, rule=rule)
-        preds = split_predictions(results, proposal_settings(config), gate_setting(config))
-        row["splits"][split] = score_split(results, preds, truth[split], labels)
+        row["splits"][split], preds = score_held(model, rule, config, records, cache, split, truth[split], device)
         if split == "test":
             row["predictions"] = {"gated": preds["expert"], "ungated": preds["ungated"]}
             row["truth"] = truth[split]["all"]

@@ -152,9 +152,10 @@ def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | Non
     wmmt_row = metrics_row(wmmt)
     reference_row = metrics_row(reference) if reference is not None else None
     ungated_row = metrics_row(reference["ungated"]) if reference is not None and "ungated" in reference else None
+    baseline_row = metrics_row(baseline) if baseline is not None else None
     rows = [
         ("WMMT (ours, weakly supervised)", ours, wmmt_row),
-        *([(BASELINE_LABEL, ours, metrics_row(baseline))] if baseline is not None else []),
+        *([(BASELINE_LABEL, ours, baseline_row)] if baseline_row is not None else []),
         ("WMMT", f"paper, {paper_title}", paper_wmmt),
         (REFERENCE_LABEL, ours if reference is not None else f"ours ({dataset}): {reference_note}", reference_row),
         *([(UNGATED_LABEL, ours, ungated_row)] if ungated_row is not None else []),
@@ -179,10 +180,10 @@ def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | Non
         ours_text += f"; against the reference ungated {ungated_ratio:.2f} ({avg(wmmt_row)} / {avg(ungated_row)})"
     line = (f"Average mAP, WMMT / fully supervised: ours {ours_text}; paper {paper_ratio:.2f} "
             f"(WMMT {avg(paper_wmmt)} / {fs_name} {avg(paper_fs)}, {paper_title}).")
-    if baseline is not None:
-        gap = float(np.mean(wmmt_row[0]) - np.mean(metrics_row(baseline)[0]))
+    if baseline_row is not None:
+        gap = float(np.mean(wmmt_row[0]) - np.mean(baseline_row[0]))
         line += (f" WMMT above the concatenation baseline: {gap:+.2f} avg mAP points ({avg(wmmt_row)} - "
-                 f"{avg(metrics_row(baseline))}; one training seed: the seed study gives the spread).")
+                 f"{avg(baseline_row)}; one training seed: the seed study gives the spread).")
     note = ("The fully supervised reference is WMMT's network trained with the train split's forged "
             "timestamps (per-frame targets of its three heads, `python -m model.train --variant supervised`). It "
             "decides from its own frame evidence, not WMMT's video classifier: a track is forged when its head's "

@@ -31,7 +31,7 @@ from extractors.cache import FeatureCache, check_shard, summarize
 from model.train import train
 from tests.helpers.clips import make_clip
 from tests.helpers.processes import one_thread_env
-from tests.helpers.tiny_pipeline import tiny_pipeline
+from tests.helpers.tiny_pipeline import failure_text, tiny_pipeline
 from tests.helpers.training import make_synthetic, tiny_model_config, tiny_train_config, train_cli_argv
 from wmmt.io import load_checkpoint
 
@@ -367,12 +367,6 @@ def _prepare_dataset_with_a_corrupt_test_video(workdir: Path) -> str:
     return video_id
 
 
-def _workflow_failure(workdir: Path, result: subprocess.CompletedProcess) -> str:
-    logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
-                     for p in sorted((workdir / "logs").rglob("*.log")))
-    return f"snakemake failed:\n{result.stderr[-5000:]}\n{logs[-10000:]}"
-
-
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory):
     """The tiny workflow SIGTERMed during extraction, SIGKILLed during training, then finished; beside the
@@ -408,7 +402,7 @@ def workflows(tmp_path_factory):
     info["locked_run"] = _run(_snakemake(killed, "results/synthetic/report.md"))
     assert _run(_snakemake(killed, "--unlock")).returncode == 0
     info["rerun"] = _run(_snakemake(killed, "results/synthetic/report.md"), timeout=900)
-    assert info["rerun"].returncode == 0, _workflow_failure(killed, info["rerun"])
+    assert info["rerun"].returncode == 0, failure_text(killed, info["rerun"])
     return info
 
 
@@ -454,7 +448,7 @@ def test_workflow_with_a_corrupt_test_video_finishes_and_reports_it(tmp_path):
     workdir = tmp_path / "corrupt"
     corrupt = _prepare_dataset_with_a_corrupt_test_video(workdir)
     result = _run(_snakemake(workdir, "results/synthetic/report.md"), timeout=900)
-    assert result.returncode == 0, _workflow_failure(workdir, result)
+    assert result.returncode == 0, failure_text(workdir, result)
     results = workdir / "results/synthetic"
     failures = json.loads((results / "features/summary.json").read_text())["failures"]
     assert [f["video_id"] for f in failures] == [corrupt]

@@ -175,17 +175,28 @@ def seed_study_runs(wildcards):
             for s in study["seeds"]]
 
 
+def cross_tests(dataset):
+    """The datasets a model trained on ``dataset`` is also tested on (its cross pairs), in config order."""
+    return [p["test"] for p in config["cross_dataset"] if p["train"] == dataset]
+
+
 def seed_study_cross(wildcards):
-    """The manifest and feature summary of each dataset the study's runs of {dataset} are also scored on:
-    the test datasets of the cross pairs that train on {dataset} (config/synthetic_crossgen.yaml)."""
-    tests = [p["test"] for p in config["cross_dataset"] if p["train"] == wildcards.dataset]
-    return [f"results/{t}/{name}" for t in tests for name in ("manifest.jsonl", "features/summary.json")]
+    """The manifest and feature summary of each dataset the study's runs of {dataset} are also scored on
+    (cross_tests; config/synthetic_crossgen.yaml)."""
+    return [f"results/{t}/{name}" for t in cross_tests(wildcards.dataset)
+            for name in ("manifest.jsonl", "features/summary.json")]
 
 
 def seed_study_cross_args(wildcards, input):
     """--cross DATASET MANIFEST FEATURES of each of those datasets."""
     files = list(input.cross)
-    return " ".join(f"--cross {m.split('/')[1]} {m} {parent(f)}" for m, f in zip(files[::2], files[1::2]))
+    return " ".join(f"--cross {t} {m} {parent(f)}"
+                    for t, m, f in zip(cross_tests(wildcards.dataset), files[::2], files[1::2]))
+
+
+# The fully supervised reference and the concatenation baseline are trained and reported with the
+# config's yardsticks, and with the ablations (whose tables hold them anyway).
+YARDSTICKS = config["yardsticks"] or config["ablations"]
 
 
 def get_final_output():
@@ -232,7 +243,7 @@ def report_inputs(wildcards):
         # The floor, Fig. 3 and Fig. 4, computed once for report.md and report.html (rule report_data).
         "data": f"results/{ds}/report_data.json",
     }
-    if config["yardsticks"] or config["ablations"]:
+    if YARDSTICKS:
         # The yardsticks: the fully supervised reference and the concatenation baseline.
         inputs["reference"] = f"results/{ds}/runs/supervised/test/metrics.json"
         inputs["baseline"] = f"results/{ds}/runs/concat_baseline/test/metrics.json"

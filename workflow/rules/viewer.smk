@@ -9,8 +9,8 @@ VIEWER_HEADS = ("visual", "audio", "multimodal")
 # The runs whose training curves the page draws: full; with the yardsticks the fully supervised
 # reference and the concatenation baseline; with the ablations every variant of the paper's tables.
 VIEWER_RUNS = ["full"] + sorted(
-    ({"supervised", "concat_baseline"} if config["yardsticks"] or config["ablations"] else set())
-    | ({row.variant for _, rows in PAPER_TABLES.values() for row in rows} if config["ablations"] else set())
+    (({"supervised", "concat_baseline"} if YARDSTICKS else set())
+     | ({row.variant for _, rows in PAPER_TABLES.values() for row in rows} if config["ablations"] else set()))
     - {"full"}
 )
 
