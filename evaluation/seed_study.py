@@ -459,8 +459,12 @@ def main(argv=None) -> int:
         return 2
     if not args.combine:
         settings = {"config": str(args.config), "overrides": overrides}
-        manifest, cache = _load_data(args.manifest, args.features)
-        cross = {name: _load_data(m, f) for name, m, f in args.cross}
+        try:  # a missing or unreadable manifest or cache (its own or a cross dataset's): one line naming it
+            manifest, cache = _load_data(args.manifest, args.features)
+            cross = {name: _load_data(m, f) for name, m, f in args.cross}
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         rows = study(config, manifest, cache, variants, seeds, args.out_dir, overrides, args.device, cross=cross)
     if args.run:
         if args.json:

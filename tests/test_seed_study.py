@@ -254,3 +254,22 @@ def test_cross_intervals_come_from_the_predictions_on_the_other_dataset():
     assert own["estimate"] == pytest.approx(0.0) and own["videos"] == 4
     found = avg_map({v: hit for v in other_truth}, other_truth, list(other_truth))
     assert found > 0 and cross["estimate"] == pytest.approx(found) and cross["videos"] == 2
+
+
+def test_a_missing_cross_dataset_is_one_error_naming_it(tmp_path, capsys):
+    from evaluation.seed_study import main
+    from wmmt.manifest import write_manifest
+
+    from tests.helpers.features import write_feature_cache
+
+    manifest, cache, _ = make_synthetic(n_videos=8, n_dev=2, seed=1)
+    write_manifest(manifest, tmp_path / "m.jsonl")
+    write_feature_cache(tmp_path / "features", cache)  # its own data is there; the cross dataset's is not
+    missing = tmp_path / "other" / "manifest.jsonl"
+    code = main(["--run", "full", "0", "--config", ".test/config.yaml", "--manifest", str(tmp_path / "m.jsonl"),
+                 "--features", str(tmp_path / "features"), "--out-dir", str(tmp_path / "runs"),
+                 "--cross", "other", str(missing), str(tmp_path / "other" / "features")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and str(missing) in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing trained
