@@ -258,9 +258,8 @@ def test_cross_intervals_come_from_the_predictions_on_the_other_dataset():
 
 def test_a_missing_cross_dataset_is_one_error_naming_it(tmp_path, capsys):
     from evaluation.seed_study import main
-    from wmmt.manifest import write_manifest
-
     from tests.helpers.features import write_feature_cache
+    from wmmt.manifest import write_manifest
 
     manifest, cache, _ = make_synthetic(n_videos=8, n_dev=2, seed=1)
     write_manifest(manifest, tmp_path / "m.jsonl")
