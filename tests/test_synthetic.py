@@ -356,11 +356,18 @@ def test_forgery_patch_stays_inside_the_head_for_every_face(artefacts):
     reach = S.ARTEFACTS[artefacts].shift[1]
     for seed in range(3):
         for plan in S.plan_dataset(60, seed, min_duration=1.0, max_duration=1.0, artefacts=artefacts):
-            r = S._Renderer(plan)
-            my, mx = int(r.mouth[0]), int(r.mouth[1])
-            assert r.patch_h > 0 and r.patch_w > 0
-            assert my - r.patch_h - reach >= 0 and my + r.patch_h + reach <= r.h
-            assert mx - r.patch_w - reach >= 0 and mx + r.patch_w + reach <= r.w
+            (h, w), (my, mx), (patch_h, patch_w) = S.head_layout(plan)
+            assert patch_h > 0 and patch_w > 0
+            assert my - patch_h - reach >= 0 and my + patch_h + reach <= h
+            assert mx - patch_w - reach >= 0 and mx + patch_w + reach <= w
+
+
+@pytest.mark.parametrize("artefacts", ARTEFACT_LEVELS)
+def test_head_layout_is_the_renderers(artefacts):
+    """The layout checked above for every face is the one the renderer draws with."""
+    for plan in S.plan_dataset(6, 5, min_duration=1.0, max_duration=1.0, artefacts=artefacts):
+        r = S._Renderer(plan)
+        assert S.head_layout(plan) == ((r.h, r.w), (int(r.mouth[0]), int(r.mouth[1])), (r.patch_h, r.patch_w))
 
 
 def test_forged_mouth_differs_after_encoding(lavdf, records):

@@ -52,7 +52,7 @@ from wmmt.synthetic.forgeries import ARTEFACTS, Artefacts
 from wmmt.synthetic.media import CONTROL_STEP, CONTROLS_PER_FRAME, FPS, MARGIN, SAMPLE_RATE, SAMPLES_PER_FRAME, SIZE
 from wmmt.synthetic.metadata import av1m_record, lavdf_record, metadata_files
 from wmmt.synthetic.plan import FAMILIES, FORMATS, MAX_DURATION_S, MIN_DURATION_S, ClipPlan, plan_dataset
-from wmmt.synthetic.render import RenderedClip, _Renderer, render_clip
+from wmmt.synthetic.render import RenderedClip, _Renderer, head_layout, render_clip
 
 __all__ = [
     "ARTEFACTS",
@@ -76,6 +76,7 @@ __all__ = [
     "check_video",
     "default_workers",
     "generate",
+    "head_layout",
     "lavdf_record",
     "metadata_files",
     "plan_dataset",

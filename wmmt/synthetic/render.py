@@ -32,6 +32,24 @@ class RenderedClip:
     eye_box: np.ndarray | None = None  # (T, 4) int: family b's band (top, bottom, left, right) in each frame
 
 
+def _patch_half_size(face, mouth, head_size: tuple[int, int], strength: Artefacts) -> tuple[int, int]:
+    """Half height and width of the forgery patch around the mouth centre, so that the patch and its
+    shifted source stay inside the head region of the frame."""
+    h_scale, h_add, w_scale, w_add = strength.patch
+    my, mx, reach = int(mouth[0]), int(mouth[1]), strength.shift[1]
+    return (min(int(face.mouth_h * h_scale + h_add), my - reach, head_size[0] - my - reach),
+            min(int(face.mouth_w * w_scale + w_add), mx - reach, head_size[1] - mx - reach))
+
+
+def head_layout(plan: ClipPlan) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(head height and width, mouth centre (y, x) in the head, forgery patch half size (h, w)) of a clip,
+    as its renderer lays them out, from the face's own random stream alone: no sound, scene or motion
+    is drawn, so it is cheap enough to check every face of many datasets."""
+    face = _random_face(np.random.default_rng([plan.seed, 1, plan.source, 1]))  # _Renderer's face_rng
+    _, _, mouth, size = _head_sprites(face)
+    return size, (int(mouth[0]), int(mouth[1])), _patch_half_size(face, mouth, size, ARTEFACTS[plan.artefacts])
+
+
 class _Renderer:
     """Prepares one clip (audio, per-frame mouth shapes, motion) and draws its frames one by one."""
 
@@ -103,16 +121,12 @@ class _Renderer:
         f = self.face
         self.box_h = int(f.mouth_h + 6)
         self.box_w = int(f.mouth_w * 1.3 + 6)
-        h_scale, h_add, w_scale, w_add = strength.patch
-        # The patch and its shifted source must stay inside the head region of the frame.
-        my, mx, reach = int(self.mouth[0]), int(self.mouth[1]), strength.shift[1]
-        self.patch_h = min(int(f.mouth_h * h_scale + h_add), my - reach, self.h - my - reach)
-        self.patch_w = min(int(f.mouth_w * w_scale + w_add), mx - reach, self.w - mx - reach)
+        self.patch_h, self.patch_w = _patch_half_size(f, self.mouth, (self.h, self.w), strength)
         yy, xx = np.mgrid[-self.box_h : self.box_h + 1, -self.box_w : self.box_w + 1].astype(np.float32)
         self.yy, self.xx = yy, xx
         # Family b: the swapped eye band (above the mouth's drawing box) and each segment's donor eyes.
         self.swap_level = B.ARTEFACTS_B[self.plan.artefacts]
-        self.band = B.eye_band(f, self.swap_level, (self.h, self.w), my - self.box_h)
+        self.band = B.eye_band(f, self.swap_level, (self.h, self.w), int(self.mouth[0]) - self.box_h)
         self.donors = {swap: _head_sprites(B.donor_face(f, swap))[0] for swap in set(self.swaps.values())}
         self.band_mask = B.feather_mask(self.band[1] - self.band[0], self.band[3] - self.band[2],
                                         self.swap_level.feather)
