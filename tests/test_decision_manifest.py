@@ -68,3 +68,48 @@ def test_the_decision_table_pairs_each_setting_with_the_default_over_seeds(tmp_p
     # paired differences to the default: accuracy (-10 - 8 - 10) / 3, avg mAP (-10 - 9 - 11) / 3
     assert "| -9.3 [" in row and "| -10.0 [" in row
     assert "| default" in table and "concat_baseline" not in table  # a setting without runs is left out
+
+
+def test_every_study_setting_is_a_valid_change_of_the_benchmark_config():
+    """A misspelt key or a bad value in the study list fails here, not after half an hour of training."""
+    import dataclasses
+
+    from evaluation.seed_study import parse_overrides
+    from model.variants import resolve_variant
+    from wmmt.config import load_config
+
+    config = load_config(decision_study.ROOT / "config" / "synthetic_benchmark.yaml")
+    names = [name for name, _, _ in decision_study.STUDIES]
+    assert len(names) == len(set(names)) and names[0] == "default"
+    for name, variant, overrides in decision_study.STUDIES:
+        model_cfg, train_cfg = resolve_variant(config, variant)
+        parsed = parse_overrides(list(overrides))
+        changed = (dataclasses.replace(model_cfg, **parsed.get("model", {})),
+                   dataclasses.replace(train_cfg, **parsed.get("train", {})))
+        assert (name == "default") == (changed == (model_cfg, train_cfg) and variant == "full"), name
+
+
+def test_a_study_folder_is_not_reused_by_another_config(tmp_path):
+    """Runs are reused by name, so a folder made with another config (say another lr) must be refused."""
+    import argparse
+
+    out, config = tmp_path / "study", tmp_path / "config.yaml"
+    text = (decision_study.ROOT / "config" / "synthetic_benchmark.yaml").read_text()
+    config.write_text(text)
+    args = argparse.Namespace(config=str(config), set=[], features="results/x/features", train_size=None, out=out)
+    out.mkdir()
+    decision_study.check_study(args)
+    decision_study.check_study(args)  # the same study again: its runs are reused
+    assert (out / "study.json").exists()
+    config.write_text(text.replace("lr: 3.0e-4", "lr: 1.0e-3"))
+    with pytest.raises(ValueError, match=r"another study .*config"):
+        decision_study.check_study(args)
+    config.write_text(text)
+    with pytest.raises(ValueError, match=r"another study .*set"):
+        decision_study.check_study(argparse.Namespace(**{**vars(args), "set": ["train.max_steps=10"]}))
+    # A folder of runs from before study.json existed: their settings are unknown.
+    legacy = tmp_path / "legacy"
+    decision_study.result_path(legacy, "default", 0).parent.mkdir(parents=True)
+    decision_study.result_path(legacy, "default", 0).write_text("{}")
+    with pytest.raises(ValueError, match=r"without study\.json"):
+        decision_study.check_study(argparse.Namespace(**{**vars(args), "out": legacy}))

@@ -35,10 +35,15 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     # The same pins through uv (from PyPI, into the venv) when it can: it fetches and unpacks in
     # parallel, about 5x faster than pip for these pins, most of them the CUDA build of torch
     # (several GB; docs/testing.md). pip is the fallback where uv cannot be installed or cannot
-    # reach the index (uv reads no pip.conf: an index only pip's config names is pip's).
+    # reach the index. uv reads no pip.conf and no PIP_* variable: an index given to pip in the
+    # environment is handed to uv; one only pip.conf names is reached by the pip fallback.
+    uv=(env)
+    if [ -n "${PIP_INDEX_URL:-}" ]; then uv+=("UV_INDEX_URL=$PIP_INDEX_URL"); fi
+    if [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then uv+=("UV_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL"); fi
+    uv+=("$venv/bin/uv" pip install --quiet --python "$venv/bin/python")
     if ! { "$venv/bin/python" -m pip install --quiet "uv==$UV_VERSION" \
-           && "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -r requirements.txt \
-           && "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --no-deps -r requirements-nodeps.txt; }; then
+           && "${uv[@]}" -r requirements.txt \
+           && "${uv[@]}" --no-deps -r requirements-nodeps.txt; }; then
         echo "note: uv could not install the environment; installing it with pip (slower) ..." >&2
         "$venv/bin/python" -m pip install --quiet -r requirements.txt
         "$venv/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
