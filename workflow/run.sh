@@ -40,7 +40,10 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     uv=(env)
     if [ -n "${PIP_INDEX_URL:-}" ]; then uv+=("UV_INDEX_URL=$PIP_INDEX_URL"); fi
     if [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then uv+=("UV_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL"); fi
-    uv+=("$venv/bin/uv" pip install --quiet --python "$venv/bin/python")
+    # --compile-bytecode: the .pyc files pip writes at install time. Without them every process
+    # compiles torch's sources anew wherever Python may not write them (PYTHONDONTWRITEBYTECODE):
+    # three times the import time.
+    uv+=("$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python")
     if ! { "$venv/bin/python" -m pip install --quiet "uv==$UV_VERSION" \
            && "${uv[@]}" -r requirements.txt \
            && "${uv[@]}" --no-deps -r requirements-nodeps.txt; }; then
