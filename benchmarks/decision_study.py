@@ -66,15 +66,15 @@ def result_path(out: Path, name: str, seed: int) -> Path:
 
 def check_study(args) -> None:
     """Runs already in ``--out`` are reused by name: they must come from the same config (its content, not
-    its path), ``--set``, features and training-set size. Writes study.json on first use; ValueError when
+    its path), ``--set``, manifest, features and training-set size. Writes study.json on first use; ValueError when
     ``--out`` holds runs of another study."""
     import json
 
     from wmmt.config import load_config
     from wmmt.io import write_text
 
-    settings = {"config": load_config(args.config), "set": list(args.set), "features": str(Path(args.features)),
-                "train_size": args.train_size}
+    settings = {"config": load_config(args.config), "set": list(args.set), "manifest": str(Path(args.manifest)),
+                "features": str(Path(args.features)), "train_size": args.train_size}
     settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
     path = args.out / "study.json"
     if path.exists():

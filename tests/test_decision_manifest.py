@@ -96,7 +96,8 @@ def test_a_study_folder_is_not_reused_by_another_config(tmp_path):
     out, config = tmp_path / "study", tmp_path / "config.yaml"
     text = (decision_study.ROOT / "config" / "synthetic_benchmark.yaml").read_text()
     config.write_text(text)
-    args = argparse.Namespace(config=str(config), set=[], features="results/x/features", train_size=None, out=out)
+    args = argparse.Namespace(config=str(config), set=[], manifest="results/x/manifest.jsonl",
+                              features="results/x/features", train_size=None, out=out)
     out.mkdir()
     decision_study.check_study(args)
     decision_study.check_study(args)  # the same study again: its runs are reused

@@ -218,6 +218,15 @@ def test_runs_are_also_scored_on_another_datasets_test_split(tmp_path, data):
     assert set(held["predictions"]["gated"]) == set(held["truth"]) == other_test
     assert 0.0 <= held["scores"]["accuracy_4class"] <= 1.0 and SCORED[0][0] in held["scores"]
     assert held["scores"] != rows[0]["splits"]["test"]  # other videos, other numbers
+    # Scoring elsewhere changes nothing of the run: its own test numbers are its saved model's, scored alone.
+    from evaluation.seed_study import score_held
+    from model.data import training_records
+    from model.inference import inference_rule, load_model
+
+    model, ckpt = load_model(tmp_path / "x" / "full-seed0" / "best.pt", "cpu")
+    alone, _ = score_held(model, inference_rule(ckpt), CONFIG, training_records(manifest), cache, "test",
+                          split_truth(manifest, "test"), "cpu")
+    assert alone == rows[0]["splits"]["test"]
     public = _public(rows[0])
     assert public["cross"] == {"other": {"scores": held["scores"]}} and "predictions" not in json.dumps(public)
     table = summary_table(rows)

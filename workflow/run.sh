@@ -33,7 +33,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     # The same pins through uv (from PyPI, into the venv) when it can: it fetches and unpacks in
-    # parallel, about 5x faster than pip for these pins, most of them the CUDA build of torch
+    # parallel, about 4x faster than pip for these pins, most of them the CUDA build of torch
     # (several GB; docs/testing.md). pip is the fallback where uv cannot be installed or cannot
     # reach the index. uv reads no pip.conf and no PIP_* variable: an index given to pip in the
     # environment is handed to uv; one only pip.conf names is reached by the pip fallback.

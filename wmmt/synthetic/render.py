@@ -41,11 +41,17 @@ def _patch_half_size(face, mouth, head_size: tuple[int, int], strength: Artefact
             min(int(face.mouth_w * w_scale + w_add), mx - reach, head_size[1] - mx - reach))
 
 
+def _source_rng(plan: ClipPlan, stream: int) -> np.random.Generator:
+    """One of the source content's generators (0 voice, 1 face, 2 motion): a fake's unedited parts are
+    the same numbers as its original's."""
+    return np.random.default_rng([plan.seed, 1, plan.source, stream])
+
+
 def head_layout(plan: ClipPlan) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(head height and width, mouth centre (y, x) in the head, forgery patch half size (h, w)) of a clip,
     as its renderer lays them out, from the face's own random stream alone: no sound, scene or motion
     is drawn, so it is cheap enough to check every face of many datasets."""
-    face = _random_face(np.random.default_rng([plan.seed, 1, plan.source, 1]))  # _Renderer's face_rng
+    face = _random_face(_source_rng(plan, 1))
     _, _, mouth, size = _head_sprites(face)
     return size, (int(mouth[0]), int(mouth[1])), _patch_half_size(face, mouth, size, ARTEFACTS[plan.artefacts])
 
@@ -55,13 +61,10 @@ class _Renderer:
 
     def __init__(self, plan: ClipPlan, forge: bool = True):
         self.plan = plan
-        seed, source = plan.seed, plan.source
         # Separate generators for the source content and the forgery: a fake's unedited parts
         # are the same numbers as its original's.
-        voice_rng = np.random.default_rng([seed, 1, source, 0])
-        face_rng = np.random.default_rng([seed, 1, source, 1])
-        motion_rng = np.random.default_rng([seed, 1, source, 2])
-        forgery_rng = np.random.default_rng([seed, 3, plan.index])
+        voice_rng, face_rng, motion_rng = (_source_rng(plan, stream) for stream in (0, 1, 2))
+        forgery_rng = np.random.default_rng([plan.seed, 3, plan.index])
         strength = ARTEFACTS[plan.artefacts]
         self._prepare_sound(voice_rng, forgery_rng, strength, forge)
         self._prepare_face(face_rng)
