@@ -40,7 +40,7 @@ def test_shipped_configs_are_valid(path):
 
 def test_defaults_are_filled():
     bare = demo()
-    del bare["extraction"]["wav2vec2_layer"]  # the demo sets layer 1 (random weights)
+    del bare["extraction"]["wav2vec2_layer"]  # the demo sets layer 0 (random weights)
     del bare["ablations"]  # the demo leaves the ablation tables to their own target
     config = validate_config(bare)
     assert config["evaluation"]["proposals"]["method"] == "runs"
