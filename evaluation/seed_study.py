@@ -46,7 +46,7 @@ read for scoring.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import re
 import json
 import sys
 import time
@@ -79,6 +79,9 @@ COMPARISONS = (
 )
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["train.max_steps=900", ...]`` (values read as YAML) -> {"train": {"max_steps": 900}}."""
     import yaml
@@ -89,7 +92,10 @@ def parse_overrides(items: list[str]) -> dict:
         section, dot, name = key.partition(".")
         if not sep or not dot or section not in ("model", "train"):
             raise ValueError(f"--set {item!r}: expected model.KEY=VALUE or train.KEY=VALUE")
-        out.setdefault(section, {})[name] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed):
+            parsed = float(parsed)  # 3e-4: a float in YAML 1.2, a string to PyYAML's YAML 1.1
+        out.setdefault(section, {})[name] = parsed
     return out
 
 
@@ -185,8 +191,8 @@ def run_one(config: dict, variant: str, seed: int, manifest, cache, out_dir, tru
     # "supervised": the fully supervised reference (model.supervised's objective), trained on the base
     # sections with the train split's segments, predicted by its own rule, scored as the other variants.
     model_cfg, train_cfg = resolve_variant(config, variant)
-    model_cfg = dataclasses.replace(model_cfg, **overrides.get("model", {}))
-    train_cfg = dataclasses.replace(train_cfg, **{**overrides.get("train", {}), "seed": seed})
+    model_cfg = model_cfg.replace(**overrides.get("model", {}))
+    train_cfg = train_cfg.replace(**{**overrides.get("train", {}), "seed": seed})
     run_dir = Path(out_dir) / f"{variant}-seed{seed}"
     records = training_records(manifest)  # video_id, split, label: nothing else reaches WMMT's training
     started = time.perf_counter()

@@ -67,7 +67,8 @@ class _DictMixin:
         return dataclasses.asdict(self)
 
     def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, checked as from_dict checks its keys and types."""
+        return type(self).from_dict({**self.to_dict(), **changes})
 
 
 @dataclass(frozen=True)

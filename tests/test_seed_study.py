@@ -74,6 +74,19 @@ def test_overrides_parse_and_reject_bad_keys():
     for bad in ("max_steps=3", "data.x=1", "train.max_steps"):
         with pytest.raises(ValueError, match=r"expected model\.KEY=VALUE"):
             parse_overrides([bad])
+    # 3e-4 is a string to PyYAML (YAML 1.1 wants 3.0e-4); --set reads it as the float it means
+    assert parse_overrides(["train.lr=3e-4", "train.weight_decay=-1E+2", "model.tppa_norm=none"]) == {
+        "train": {"lr": 3e-4, "weight_decay": -100.0}, "model": {"tppa_norm": "none"}}
+
+
+def test_a_config_copy_is_checked_like_a_loaded_one():
+    from model.config import TrainConfig, WMMTConfig
+
+    assert TrainConfig().replace(lr=1, seed=4) == TrainConfig(lr=1.0, seed=4)
+    with pytest.raises(TypeError, match=r"TrainConfig\.lr must be a float, got '3e-4'"):
+        TrainConfig().replace(lr="3e-4")
+    with pytest.raises(ValueError, match=r"WMMTConfig: unknown key\(s\) \['hiden'\]"):
+        WMMTConfig().replace(hiden=64)
 
 
 def test_cli_rejects_unknown_variant_before_reading_data(tmp_path, capsys):
