@@ -247,3 +247,11 @@ def test_the_demo_trains_wmmt_and_its_yardsticks_and_the_ablations_are_their_own
     assert command in (ROOT / "README.md").read_text() and command in (ROOT / "config" / "config.yaml").read_text()
     jobs, _ = _demo_jobs(tmp_path, "--config", "ablations=True")
     assert jobs["ablation_table"] == 4 and jobs["train"] == 17 and jobs["train_supervised"] == 1
+
+
+def test_the_generators_demo_preset_is_the_demo_configs_dataset():
+    """``python -m wmmt.synthetic --demo`` makes what ``bash workflow/run.sh demo`` generates."""
+    from wmmt.synthetic.__main__ import DEMO
+
+    synthetic = demo()["datasets"]["synthetic"]["synthetic"]
+    assert DEMO == {key: synthetic[key] for key in DEMO}

@@ -72,8 +72,6 @@ def test_the_decision_table_pairs_each_setting_with_the_default_over_seeds(tmp_p
 
 def test_every_study_setting_is_a_valid_change_of_the_benchmark_config():
     """A misspelt key or a bad value in the study list fails here, not after half an hour of training."""
-    import dataclasses
-
     from evaluation.seed_study import parse_overrides
     from model.variants import resolve_variant
     from wmmt.config import load_config
@@ -84,8 +82,7 @@ def test_every_study_setting_is_a_valid_change_of_the_benchmark_config():
     for name, variant, overrides in decision_study.STUDIES:
         model_cfg, train_cfg = resolve_variant(config, variant)
         parsed = parse_overrides(list(overrides))
-        changed = (dataclasses.replace(model_cfg, **parsed.get("model", {})),
-                   dataclasses.replace(train_cfg, **parsed.get("train", {})))
+        changed = (model_cfg.replace(**parsed.get("model", {})), train_cfg.replace(**parsed.get("train", {})))
         assert (name == "default") == (changed == (model_cfg, train_cfg) and variant == "full"), name
 
 

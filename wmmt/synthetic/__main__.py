@@ -48,7 +48,7 @@ def _seconds(text: str) -> float:
 
 
 # The pipeline demo's LAV-DF-format dataset (config/config.yaml, datasets.synthetic).
-DEMO = {"num_videos": 440, "min_duration": 2.0, "max_duration": 2.4, "artefacts": "glaring"}
+DEMO = {"num_videos": 840, "min_duration": 2.0, "max_duration": 2.4, "artefacts": "glaring"}
 
 
 def build_parser() -> argparse.ArgumentParser:
