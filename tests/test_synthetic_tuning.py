@@ -15,13 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TUNING = ROOT / "config" / "synthetic_tuning.yaml"
 
 
-def test_tuning_config_is_the_same_clips_at_every_artefact_level():
+def test_tuning_config_is_the_same_clips_at_every_artefact_level_and_in_both_families():
     config = load_config(TUNING)
-    datasets = config["datasets"]
-    assert sorted(d["synthetic"]["artefacts"] for d in datasets.values()) == sorted(ARTEFACTS)
+    family_a = {name: d for name, d in config["datasets"].items() if d["synthetic"]["family"] == "a"}
+    assert sorted(d["synthetic"]["artefacts"] for d in family_a.values()) == sorted(ARTEFACTS)
     # Only the level differs: the same seed, clips, durations and family, so the levels are compared paired.
-    rest = [{k: v for k, v in d["synthetic"].items() if k != "artefacts"} for d in datasets.values()]
-    assert all(r == rest[0] for r in rest) and rest[0]["family"] == "a"
+    rest = [{k: v for k, v in d["synthetic"].items() if k != "artefacts"} for d in family_a.values()]
+    assert all(r == rest[0] for r in rest)
+    # ... and the same clips with family b's traces, so that an extraction setting is chosen on both families
+    family_b = [d["synthetic"] for d in config["datasets"].values() if d["synthetic"]["family"] == "b"]
+    assert family_b == [{**rest[0], "artefacts": "glaring", "family": "b"}]
     # The benchmarks' extraction settings (what the levels and settings are chosen for); nothing trained.
     benchmark = load_config(ROOT / "config" / "synthetic_benchmark.yaml")
     # (what decides the features; the runtime settings, decoders and batch sizes, do not)
