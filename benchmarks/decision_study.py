@@ -68,8 +68,6 @@ def check_study(args) -> None:
     """Runs already in ``--out`` are reused by name: they must come from the same config (its content, not
     its path), ``--set``, manifest, features and training-set size. Writes study.json on first use; ValueError when
     ``--out`` holds runs of another study."""
-    import json
-
     from wmmt.config import load_config
     from wmmt.io import write_text
 

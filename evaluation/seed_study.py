@@ -46,8 +46,8 @@ read for scoring.
 from __future__ import annotations
 
 import argparse
-import re
 import json
+import re
 import sys
 import time
 from pathlib import Path
