@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -55,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tables import GROUND_TRUTH_COLUMNS, ground_truth, score_row
+from model.config import FLOAT_EXPONENT
 from model.variants import SUPERVISED  # the fully supervised reference, a study "variant" beside the paper's
 
 # (name, prediction source, ground truth): how every run is scored on each split. "expert" is the
@@ -79,9 +79,6 @@ COMPARISONS = (
 )
 
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
 def parse_overrides(items: list[str]) -> dict:
     """``["train.max_steps=900", ...]`` (values read as YAML) -> {"train": {"max_steps": 900}}."""
     import yaml
@@ -93,7 +90,7 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or not dot or section not in ("model", "train"):
             raise ValueError(f"--set {item!r}: expected model.KEY=VALUE or train.KEY=VALUE")
         parsed = yaml.safe_load(value)
-        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed):
+        if isinstance(parsed, str) and FLOAT_EXPONENT.fullmatch(parsed):
             parsed = float(parsed)  # 3e-4: a float in YAML 1.2, a string to PyYAML's YAML 1.1
         out.setdefault(section, {})[name] = parsed
     return out

@@ -12,6 +12,7 @@ error, not a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -26,9 +27,14 @@ TPPA_SKIPS = ("residual", "none", "concat")  # what joins the query stream to a 
 DP_REDUCTIONS = ("topk", "mean", "sum")  # how Eq. 11 reduces the T-1 adjacent deviations
 SELECT_METRICS = ("dev_acc", "dev_auc", "dev_loss", "dev_ap")
 
+# 3e-4 is a float in YAML 1.2 but a string to PyYAML (YAML 1.1 wants 3.0e-4), which Snakemake and
+# the CLIs use to read config files: a float field takes such a string as the float it spells.
+FLOAT_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
 
 def _check_type(cls_name: str, name: str, value, annotation) -> object:
-    """Return ``value`` if it fits ``annotation`` (ints accepted for floats), else raise TypeError."""
+    """Return ``value`` if it fits ``annotation``, else raise TypeError. A float field takes an int, or a
+    string such as ``3e-4`` (FLOAT_EXPONENT)."""
     hint = annotation
     optional = False
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
@@ -40,6 +46,8 @@ def _check_type(cls_name: str, name: str, value, annotation) -> object:
             return None
         raise TypeError(f"{cls_name}.{name} must not be null")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str) and FLOAT_EXPONENT.fullmatch(value.strip()):
         return float(value)
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"{cls_name}.{name} must be an integer, got {value!r}")

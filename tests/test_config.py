@@ -82,6 +82,22 @@ def test_unknown_model_or_train_key_fails_at_load():
         check_variants(validate_config(config))
 
 
+def test_an_exponent_without_a_dot_is_the_float_it_spells(tmp_path):
+    # PyYAML (YAML 1.1, as Snakemake reads config files) returns lr: 3e-4 as the string '3e-4'
+    config = demo()
+    config["train"]["lr"] = "3e-4"
+    config["variants"] = {"slow": {"train": {"lr": "+1E-5"}}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config).replace("'3e-4'", "3e-4"))
+    assert "lr: 3e-4" in path.read_text()
+    loaded = check_variants(load_config(path), source=str(path))
+    assert resolve_variant(loaded, "full")[1].lr == 3e-4
+    assert resolve_variant(loaded, "slow")[1].lr == 1e-5
+    for bad in ("3e-4x", "e-4", "3e"):
+        with pytest.raises(TypeError, match=r"TrainConfig\.lr must be a float"):
+            TrainConfig.from_dict({"lr": bad})
+
+
 def test_the_reference_name_is_no_variant_and_a_generated_root_is_fixed():
     config = demo()
     config["variants"] = {"supervised": {}}

@@ -83,8 +83,9 @@ def test_a_config_copy_is_checked_like_a_loaded_one():
     from model.config import TrainConfig, WMMTConfig
 
     assert TrainConfig().replace(lr=1, seed=4) == TrainConfig(lr=1.0, seed=4)
-    with pytest.raises(TypeError, match=r"TrainConfig\.lr must be a float, got '3e-4'"):
-        TrainConfig().replace(lr="3e-4")
+    assert TrainConfig().replace(lr="3e-4").lr == 3e-4  # YAML 1.1's string for a YAML 1.2 float
+    with pytest.raises(TypeError, match=r"TrainConfig\.lr must be a float, got 'fast'"):
+        TrainConfig().replace(lr="fast")
     with pytest.raises(ValueError, match=r"WMMTConfig: unknown key\(s\) \['hiden'\]"):
         WMMTConfig().replace(hiden=64)
 
