@@ -365,7 +365,8 @@ def build_report(config: dict, dataset: str, files: ReportFiles) -> str:
     reference = _load_json(files.reference) if files.reference is not None else None
     baseline = _load_json(files.baseline) if files.baseline is not None else None
     main_table, rows = main_results_table(dataset, fmt, metrics, reference, data["floor"],
-                                          reference_note="not built (yardsticks: false)", baseline=baseline)
+                                          reference_note="not built (yardsticks: false)", baseline=baseline,
+                                          intervals=data.get("intervals"))
     parts += [main_table, "AR is averaged over IoU 0.5:0.05:0.95; AP and AR follow the LAV-DF / AV-Deepfake1M "
               "evaluators (docs/decisions/evaluation.md). Subsets: the real videos plus one forgery type.", ""]
     protocols = protocols_markdown(metrics, reference)

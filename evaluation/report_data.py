@@ -15,7 +15,11 @@ writes ``report_data.json``:
     enhancement, per panel, with each point's video and colour (``note`` says why it is missing).
     Before: the extracted features (the cache's visual and audio rows, standardised with the
     checkpoint's train statistics, averaged over time; multimodal their concatenation), as the
-    paper's "pre-trained" panels; after: the trained model's F''_a, F''_v, F_m.
+    paper's "pre-trained" panels; after: the trained model's F''_a, F''_v, F_m;
+  * ``intervals``: with ``--predictions`` and the yardsticks' (``--reference``,
+    ``--reference-ungated``, ``--baseline``), the main table's ratio WMMT / reference and gap to
+    the concatenation baseline, each with its 95 % interval, bootstrap over the test videos
+    (evaluation.intervals; one training seed: the seed study adds the seeds); {} without them.
 
 The model runs once here (for Fig. 3), and nowhere else in the report.
 """
@@ -201,11 +205,35 @@ def tsne_data(outputs: dict, manifest, limit: int, cache=None, stats=None, seed:
 
 # --------------------------------------------------------------------------- the file
 
-def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=None, model=None) -> dict:
+def yardstick_intervals(manifest, runs: dict, samples: int | None = None) -> dict:
+    """The main table's comparisons with their 95 % intervals, bootstrap over the test videos (one run
+    per model: the workflow trains one seed; the seed study adds the seeds). ``runs``: {model:
+    predictions} with "full" and any of "supervised", "supervised:ungated", "concat_baseline" (the
+    keys of evaluation.seed_study.COMPARISONS). {} when the test split has no labelled video."""
+    from evaluation import intervals
+    from evaluation.tables import ground_truth
+
+    truth = ground_truth(manifest, "test", "all")
+    if not truth or "full" not in runs:
+        return {}
+    kwargs = {"samples": samples or intervals.DEFAULT_SAMPLES}
+    wrapped = {model: [predictions] for model, predictions in runs.items()}
+    out = {}
+    for key, kind, other in (("ratio_full_reference", "ratio", "supervised"),
+                             ("ratio_full_reference_ungated", "ratio", "supervised:ungated"),
+                             ("gap_full_concat_baseline", "gap", "concat_baseline")):
+        if other in runs:
+            out[key] = getattr(intervals, kind)(wrapped, truth, "full", other, **kwargs).to_dict()
+    return out
+
+
+def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=None, model=None,
+                        yardsticks: dict | None = None) -> dict:
     """Everything the report and its page compute: the floor, Fig. 3 (with ``cache`` and ``model``;
-    otherwise None) and Fig. 4 (its pre-trained panels with ``cache`` and ``model``, whose train
-    statistics standardise the features). ``classes``: the full model's classes.csv; ``outputs``: its
-    ``read_outputs``."""
+    otherwise None), Fig. 4 (its pre-trained panels with ``cache`` and ``model``, whose train
+    statistics standardise the features) and, with ``yardsticks`` ({model: test predictions}, see
+    yardstick_intervals), the intervals of the main table's ratio and gap. ``classes``: the full
+    model's classes.csv; ``outputs``: its ``read_outputs``."""
     limit = config.get("report", {}).get("tsne_videos", 200)
     deviation = stats = None
     if cache is not None and model is not None:
@@ -213,7 +241,8 @@ def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=No
         deviation = temporal_deviation(cache, manifest, stats, model=model, split="test", limit=limit)
     return {"format": FORMAT, "floor": floor_metrics(classes, manifest, config),
             "deviation": deviation, "deviation_ratios": deviation_ratios(deviation) if deviation else None,
-            "tsne": tsne_data(outputs, manifest, limit, cache if stats is not None else None, stats)}
+            "tsne": tsne_data(outputs, manifest, limit, cache if stats is not None else None, stats),
+            "intervals": yardstick_intervals(manifest, yardsticks) if yardsticks else {}}
 
 
 def read_report_data(path) -> dict:
@@ -234,19 +263,28 @@ def main(argv=None) -> int:
     parser.add_argument("--features", required=True,
                         help="the feature cache folder (Fig. 3, Fig. 4's pre-trained panels)")
     parser.add_argument("--out", required=True, help="report_data.json to write")
+    parser.add_argument("--predictions", help="the full model's test predictions.json (the intervals)")
+    parser.add_argument("--reference", help="the fully supervised reference's test predictions.json")
+    parser.add_argument("--reference-ungated", help="its predictions_ungated.json")
+    parser.add_argument("--baseline", help="the concatenation baseline's test predictions.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from extractors.cache import FeatureCache
     from model.inference import load_model
-    from model.prediction_files import read_outputs
+    from model.prediction_files import read_outputs, read_predictions
     from wmmt.config import load_config
     from wmmt.manifest import ManifestError, load_manifest
 
     try:
         config = load_config(args.config)
         manifest = load_manifest(args.manifest)
+        given = {"full": args.predictions, "supervised": args.reference,
+                 "supervised:ungated": args.reference_ungated, "concat_baseline": args.baseline}
+        yardsticks = {model: read_predictions(path) for model, path in given.items() if path}
+        if yardsticks and "full" not in yardsticks:
+            raise ValueError("--reference / --baseline need --predictions (the full model's)")
         data = compute_report_data(config, manifest, args.classes, read_outputs(args.outputs),
-                                   FeatureCache(args.features), load_model(args.model)[0])
+                                   FeatureCache(args.features), load_model(args.model)[0], yardsticks=yardsticks)
         write_json(args.out, data, indent=None)
     except (ManifestError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -138,14 +138,23 @@ def map_ratio(weak: tuple | None, reference: tuple | None) -> float | None:
 
 
 def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | None, floor: dict | None,
-                       reference_note: str = "not built", baseline: dict | None = None) -> tuple[str, list]:
+                       reference_note: str = "not built", baseline: dict | None = None,
+                       intervals: dict | None = None) -> tuple[str, list]:
     """The report's main table (layout of Table I / II) and the ratio line; also the rows, for HTML.
 
     ``wmmt``, ``reference`` and ``floor`` are metrics.json dicts (``reference`` / ``floor``
     None when not built: their rows read n/a and ``reference_note`` says why). A reference's
     ``ungated`` block (``evaluation.evaluate --ungated``) gives a row of its own and a second ratio.
     ``baseline``: the concatenation baseline's metrics.json, a row and WMMT's gap to it (None: left out).
+    ``intervals``: report_data's ``intervals`` (keys of evaluation.seed_study.COMPARISONS, each an
+    interval dict): the ratio and the gap get their 95 % interval over the test videos.
     """
+    intervals = intervals or {}
+
+    def within(key: str) -> str:
+        iv = intervals.get(key)
+        return f" [95 % interval over the test videos {iv['low']:.2f}, {iv['high']:.2f}]" if iv else ""
+
     paper_title, paper_wmmt = INTRA_DATASET[fmt]
     fs_name, paper_fs = FULLY_SUPERVISED[fmt]
     ours = f"ours ({dataset})"
@@ -170,20 +179,23 @@ def main_results_table(dataset: str, fmt: str, wmmt: dict, reference: dict | Non
         return f"{np.mean(row[0]):.2f}"
 
     if ratio is not None:
-        ours_text = f"**{ratio:.2f}** ({avg(wmmt_row)} / {avg(reference_row)})"
+        ours_text = f"**{ratio:.2f}**{within('ratio_full_reference')} ({avg(wmmt_row)} / {avg(reference_row)})"
     elif reference_row is None:
         ours_text = f"n/a (reference {reference_note})"
     else:
         ours_text = f"n/a (the reference's average mAP is {avg(reference_row)})"
     ungated_ratio = map_ratio(wmmt_row, ungated_row)
     if ungated_ratio is not None:
-        ours_text += f"; against the reference ungated {ungated_ratio:.2f} ({avg(wmmt_row)} / {avg(ungated_row)})"
+        ours_text += (f"; against the reference ungated {ungated_ratio:.2f}{within('ratio_full_reference_ungated')} "
+                      f"({avg(wmmt_row)} / {avg(ungated_row)})")
     line = (f"Average mAP, WMMT / fully supervised: ours {ours_text}; paper {paper_ratio:.2f} "
             f"(WMMT {avg(paper_wmmt)} / {fs_name} {avg(paper_fs)}, {paper_title}).")
     if baseline_row is not None:
         gap = float(np.mean(wmmt_row[0]) - np.mean(baseline_row[0]))
-        line += (f" WMMT above the concatenation baseline: {gap:+.2f} avg mAP points ({avg(wmmt_row)} - "
-                 f"{avg(baseline_row)}; one training seed: the seed study gives the spread).")
+        line += (f" WMMT above the concatenation baseline: {gap:+.2f} avg mAP points"
+                 f"{within('gap_full_concat_baseline')} "
+                 f"({avg(wmmt_row)} - {avg(baseline_row)}; one training seed: the seed study gives the spread over "
+                 "seeds).")
     note = ("The fully supervised reference is WMMT's network trained with the train split's forged "
             "timestamps (per-frame targets of its three heads, `python -m model.train --variant supervised`). It "
             "decides from its own frame evidence, not WMMT's video classifier: a track is forged when its head's "

@@ -136,7 +136,12 @@ def test_tsne_before_panels_are_the_extracted_features(tmp_path, monkeypatch):
 def test_report_shows_the_protocol_and_where_imported_features_came_from(tmp_path):
     manifest, cache, model = _setup()
     files = _run_files(tmp_path, manifest, cache, model, {"extractor": {}, "failures": [], "source": NPY_SOURCE})
+    data = json.loads(files.data.read_text())
+    assert data["intervals"] == {}  # compute_report_data without the yardsticks' predictions: none
+    data["intervals"] = {"ratio_full_reference": {"estimate": 0.5, "low": 0.41, "high": 0.62, "samples": 9}}
+    write_json(files.data, data)
     text = build_report(CONFIG, "toy", files)
+    assert "[95 % interval over the test videos 0.41, 0.62]" in text.split("Average mAP, WMMT / fully supervised")[1]
     head = text.split("## Temporal forgery localization")[0]
     assert ("Features imported from per-video .npy files (python -m extractors.npy_features): visual "
             "`/data/lavdf/feats/visual`, audio `/data/lavdf/feats/audio` (audio rows at 50 Hz, pooled onto the "
@@ -162,6 +167,7 @@ def test_report_shows_the_protocol_and_where_imported_features_came_from(tmp_pat
     page = results_section(CONFIG, "toy", metrics, inputs, json.loads(files.data.read_text()), Figures())
     assert "The dataset's own protocol" in page
     assert page.count("LAV-DF protocol") == 2  # WMMT's and the reference's
+    assert "95 % interval over the test videos 0.41, 0.62" in page
 
 
 def test_extracted_features_say_nothing_of_a_source(tmp_path):
@@ -181,3 +187,56 @@ def test_extracted_features_say_nothing_of_a_source(tmp_path):
     reference.pop("protocols")
     write_json(files.reference, reference)
     assert "## The dataset's own protocol" not in build_report(CONFIG, "toy", files)
+
+
+# --------------------------------------------------------------------------- the main table's intervals
+
+
+def _metrics(ap: float) -> dict:
+    from wmmt.vocab import EVAL_AP_IOUS, PAPER_AR_NS
+
+    return {"ap": {str(t): ap for t in EVAL_AP_IOUS}, "ar": {str(n): ap for n in PAPER_AR_NS}}
+
+
+def test_the_ratio_and_the_gap_carry_their_interval_over_the_test_videos():
+    from evaluation.tables import main_results_table
+    from wmmt.metrics import ap_at_iou
+    from wmmt.vocab import PAPER_AP_IOUS
+
+    manifest, _, _ = _setup(n_test=24)
+    test = manifest[manifest["split"] == "test"]
+    truth = {v: p for v, p in zip(test["video_id"], test["fake_periods"])}
+    reference = {v: [[0.9, *seg] for seg in segs] for v, segs in truth.items()}  # every segment found
+    # WMMT finds the segments of every other forged video; the baseline none (a proposal off every segment).
+    forged = [v for v, segs in truth.items() if segs]
+    full = {v: ([[0.8, *truth[v][0]]] if v in forged[::2] else [[0.8, 1.2, 1.5]]) for v in truth}
+    baseline = {v: [[0.5, 1.2, 1.5]] for v in truth}
+
+    def by_hand(preds):  # avg mAP over the paper's IoUs, computed apart from evaluation.intervals
+        ap = ap_at_iou(preds, truth, PAPER_AP_IOUS)
+        return 100 * float(np.mean([ap[t] for t in PAPER_AP_IOUS]))
+
+    out = R.yardstick_intervals(manifest, {"full": full, "supervised": reference, "concat_baseline": baseline},
+                                samples=200)
+    assert sorted(out) == ["gap_full_concat_baseline", "ratio_full_reference"]  # no ungated predictions given
+    ratio, gap = out["ratio_full_reference"], out["gap_full_concat_baseline"]
+    assert ratio["estimate"] == pytest.approx(by_hand(full) / by_hand(reference))
+    assert gap["estimate"] == pytest.approx(by_hand(full) - by_hand(baseline))
+    assert by_hand(baseline) == 0 < by_hand(full) < by_hand(reference)
+    for iv in (ratio, gap):  # the videos drawn vary, so the interval has a width, around the estimate
+        assert iv["low"] < iv["estimate"] < iv["high"] and iv["samples"] == 200
+    assert R.yardstick_intervals(manifest[manifest["split"] == "train"], {"full": full, "supervised": reference}) == {}
+
+    # The main table shows them beside the ratio and the gap (report.md and the page: the protocol test).
+    text, _ = main_results_table("toy", "lavdf", _metrics(0.3), _metrics(0.6), None, baseline=_metrics(0.1),
+                                 intervals=out)
+    assert f"**0.50** [95 % interval over the test videos {ratio['low']:.2f}, {ratio['high']:.2f}]" in text
+    assert f"+20.00 avg mAP points [95 % interval over the test videos {gap['low']:.2f}, {gap['high']:.2f}]" in text
+
+
+def test_report_data_cli_reads_the_yardsticks_predictions(tmp_path):
+    with pytest.raises(SystemExit):
+        R.main(["--help"])
+    code = R.main(["--config", str(tmp_path / "none.yaml"), "--manifest", "m", "--classes", "c", "--outputs", "o",
+                   "--model", "p", "--features", "f", "--out", str(tmp_path / "d.json"), "--reference", "r.json"])
+    assert code == 1 and not (tmp_path / "d.json").exists()

@@ -61,7 +61,8 @@ def results_section(config, dataset, metrics, inputs: DatasetInputs, data: dict 
     floor = data["floor"] if data else None
     # As report.md: the workflow passes the reference whenever the config builds it (yardsticks or ablations).
     text, rows = main_results_table(dataset, fmt, metrics, reference, floor,
-                                    reference_note="not built (yardsticks: false)", baseline=baseline)
+                                    reference_note="not built (yardsticks: false)", baseline=baseline,
+                                    intervals=data.get("intervals") if data else None)
     protocols = protocols_markdown(metrics, reference)  # the dataset's own protocol, as report.md shows it
     return (f"<p>Layout of the paper's {html.escape(INTRA_DATASET[fmt][0])}; test split: "
             f"{metrics.get('num_videos', '?')} videos.</p>" + markdown_to_html(text)

@@ -226,6 +226,33 @@ def cross_pairs(dataset):
     return [p for p in config["cross_dataset"] if dataset in (p["train"], p["test"])]
 
 
+def report_data_inputs(wildcards):
+    ds = wildcards.dataset
+    full = f"results/{ds}/runs/full"
+    inputs = {
+        "config": EFFECTIVE_CONFIG,
+        "manifest": f"results/{ds}/manifest.jsonl",
+        "features": f"results/{ds}/features/summary.json",
+        "classes": f"{full}/test/classes.csv",
+        "outputs": f"{full}/test/outputs.npz",
+        "model": f"{full}/model.pt",
+    }
+    if YARDSTICKS:
+        # The main table's ratio and gap get their intervals over the test videos.
+        inputs["predictions"] = f"{full}/test/predictions.json"
+        inputs["reference"] = f"results/{ds}/runs/supervised/test/predictions.json"
+        inputs["reference_ungated"] = f"results/{ds}/runs/supervised/test/predictions_ungated.json"
+        inputs["baseline"] = f"results/{ds}/runs/concat_baseline/test/predictions.json"
+    return inputs
+
+
+def report_data_yardstick_args(wildcards, input):
+    """report_data's flags for the yardsticks' predictions (report_data_inputs), if declared."""
+    given = dict(input.items())
+    return " ".join(f"--{key.replace('_', '-')} {given[key]}"
+                    for key in ("predictions", "reference", "reference_ungated", "baseline") if key in given)
+
+
 def report_inputs(wildcards):
     ds = wildcards.dataset
     full = f"results/{ds}/runs/full"

@@ -9,16 +9,12 @@
 
 rule report_data:
     input:
-        config=EFFECTIVE_CONFIG,
-        manifest="results/{dataset}/manifest.jsonl",
-        features="results/{dataset}/features/summary.json",
-        classes="results/{dataset}/runs/full/test/classes.csv",
-        outputs="results/{dataset}/runs/full/test/outputs.npz",
-        model="results/{dataset}/runs/full/model.pt",
+        unpack(report_data_inputs),  # with the yardsticks, their test predictions (the intervals)
     output:
         data="results/{dataset}/report_data.json",
     params:
         cache=lambda wc, input: parent(input.features),
+        yardsticks=report_data_yardstick_args,
     conda:
         "../../environment.yml"
     log:
@@ -30,7 +26,7 @@ rule report_data:
     shell:
         "python -m evaluation.report_data --config {input.config} --manifest {input.manifest} "
         "--classes {input.classes} --outputs {input.outputs} --model {input.model} --features {params.cache} "
-        "--out {output.data} > {log} 2>&1"
+        "{params.yardsticks} --out {output.data} > {log} 2>&1"
 
 
 rule report:
