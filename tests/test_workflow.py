@@ -46,6 +46,8 @@ def test_pipeline_writes_the_report(pipeline):
     for label in (REFERENCE_LABEL, UNGATED_LABEL, BASELINE_LABEL):
         assert f"| {label} | ours (synthetic) | " in report, label
     assert "WMMT above the concatenation baseline:" in report
+    ratio_line = next(line for line in report.splitlines() if line.startswith("Average mAP, WMMT / fully supervised"))
+    assert "avg mAP points [95 % interval over the test videos " in ratio_line, ratio_line  # the gap's interval
     for fig in ("fas_timelines.png", "temporal_deviation.png", "tsne.png"):
         assert (pipeline / "results/synthetic/figures" / fig).stat().st_size > 1000
 
