@@ -206,25 +206,22 @@ def tsne_data(outputs: dict, manifest, limit: int, cache=None, stats=None, seed:
 # --------------------------------------------------------------------------- the file
 
 def yardstick_intervals(manifest, runs: dict, samples: int | None = None) -> dict:
-    """The main table's comparisons with their 95 % intervals, bootstrap over the test videos (one run
-    per model: the workflow trains one seed; the seed study adds the seeds). ``runs``: {model:
-    predictions} with "full" and any of "supervised", "supervised:ungated", "concat_baseline" (the
-    keys of evaluation.seed_study.COMPARISONS). {} when the test split has no labelled video."""
+    """The main table's comparisons (the seed study's, evaluation.seed_study.COMPARISONS) with their 95 %
+    intervals, bootstrap over the test videos (one run per model: the workflow trains one seed; the seed
+    study adds the seeds). ``runs``: {model: predictions}, models named as in COMPARISONS ("full",
+    "supervised", "supervised:ungated", "concat_baseline"); a comparison whose models are not both
+    given is left out. {} when the test split has no labelled video."""
     from evaluation import intervals
+    from evaluation.seed_study import COMPARISONS
     from evaluation.tables import ground_truth
 
     truth = ground_truth(manifest, "test", "all")
-    if not truth or "full" not in runs:
+    if not truth:
         return {}
-    kwargs = {"samples": samples or intervals.DEFAULT_SAMPLES}
     wrapped = {model: [predictions] for model, predictions in runs.items()}
-    out = {}
-    for key, kind, other in (("ratio_full_reference", "ratio", "supervised"),
-                             ("ratio_full_reference_ungated", "ratio", "supervised:ungated"),
-                             ("gap_full_concat_baseline", "gap", "concat_baseline")):
-        if other in runs:
-            out[key] = getattr(intervals, kind)(wrapped, truth, "full", other, **kwargs).to_dict()
-    return out
+    return {key: getattr(intervals, kind)(wrapped, truth, model, other,
+                                          samples=samples or intervals.DEFAULT_SAMPLES).to_dict()
+            for key, _, kind, model, other in COMPARISONS if model in runs and other in runs}
 
 
 def compute_report_data(config: dict, manifest, classes, outputs: dict, cache=None, model=None,

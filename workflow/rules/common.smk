@@ -246,11 +246,15 @@ def report_data_inputs(wildcards):
     return inputs
 
 
+def input_flags(input, keys) -> list[str]:
+    """``--key path`` of each of ``keys`` the rule declared as an input (an optional input's flag)."""
+    given = dict(input.items())
+    return [f"--{key.replace('_', '-')} {given[key]}" for key in keys if key in given]
+
+
 def report_data_yardstick_args(wildcards, input):
     """report_data's flags for the yardsticks' predictions (report_data_inputs), if declared."""
-    given = dict(input.items())
-    return " ".join(f"--{key.replace('_', '-')} {given[key]}"
-                    for key in ("predictions", "reference", "reference_ungated", "baseline") if key in given)
+    return " ".join(input_flags(input, ("predictions", "reference", "reference_ungated", "baseline")))
 
 
 def report_inputs(wildcards):
@@ -285,8 +289,7 @@ def report_inputs(wildcards):
 def report_optional_args(wildcards, input):
     """The report's flags for its optional declared inputs (report_inputs)."""
     given = dict(input.items())
-    args = [f"--{key.replace('_', '-')} {given[key]}" for key in ("reference", "baseline", "seed_study")
-            if key in given]
+    args = input_flags(input, ("reference", "baseline", "seed_study"))
     if given.get("tables"):
         args.append("--tables " + " ".join(given["tables"]))
     pairs = cross_pairs(wildcards.dataset)
